@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# README command 1. Sets up the environment from Pipfile.lock if needed, then runs:
+#   ./executables/run.sh [--flags]            the default job: modelling_historic_data_local
+#   ./executables/run.sh <use_case> [args]    any use case in use_cases/ (see --help of each)
+#   ./executables/run.sh <command> [args]     a command of the environment, e.g. mlflow ui
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source executables/setup_env.sh default
+
+name=modelling_historic_data_local
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  name="$1"
+  shift
+fi
+if [ -f "use_cases/$name.py" ]; then
+  exec .venv/bin/python -m "use_cases.$name" "$@"
+fi
+if [ -x ".venv/bin/$name" ]; then
+  exec ".venv/bin/$name" "$@"
+fi
+{
+  echo "run.sh: '$name' is not a use case nor a command of the environment; use cases:"
+  for file in use_cases/*.py; do
+    base="$(basename "$file" .py)"
+    [ "$base" != __init__ ] && echo "  $base"
+  done
+} >&2
+exit 2

@@ -1,0 +1,3 @@
+"""ml_project: from historic data to a served, monitored, safely promoted model."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,199 @@
+"""The model bundle: one folder per version, written atomically, verified by SHA-256 before unpickling.
+
+Layout: `<paths.output>/models/<model_name>/<version>/` with `latest` -> newest version. The
+bundle holds the fitted pipeline, the input schema, the config snapshot, metrics, leaderboard,
+training-data fingerprint, package versions, a training reference sample and `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ml_project.validation import InputSchema
+
+MANIFEST = "manifest.json"
+PIPELINE_FILE = "pipeline.joblib"
+LATEST = "latest"
+RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
+
+
+class BundleError(Exception):
+    """A bundle that cannot be used (missing, incomplete, or changed after export): one line."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything needed to predict and to explain a model version."""
+
+    pipeline: Any
+    schema: InputSchema
+    model_name: str
+    metrics: dict[str, dict[str, float]]
+    fingerprint: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    leaderboard: pd.DataFrame | None = None
+    version: str = ""
+    path: Path | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.schema.classes or [])
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> dict[str, Any]:
+    """A content hash of the training data: same rows, columns and values give the same hash."""
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(json.dumps([str(column) for column in frame.columns]).encode())
+    return {"sha256": digest.hexdigest(), "rows": int(len(frame)), "columns": [str(c) for c in frame.columns]}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def new_version(models_dir: Path) -> str:
+    """A sortable UTC timestamp; a suffix keeps two exports in the same second apart."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    version, n = stamp, 1
+    while (models_dir / version).exists():
+        n += 1
+        version = f"{stamp}-{n}"
+    return version
+
+
+def _write_files(bundle: Bundle, folder: Path, reference: pd.DataFrame | None, plots: dict[str, Any]) -> None:
+    import joblib
+
+    joblib.dump(bundle.pipeline, folder / PIPELINE_FILE, compress=0)
+    (folder / "schema.json").write_text(bundle.schema.model_dump_json(indent=2))
+    (folder / "config.yaml").write_text(yaml.safe_dump(bundle.config, sort_keys=False))
+    (folder / "metrics.json").write_text(json.dumps(bundle.metrics, indent=2, sort_keys=True))
+    (folder / "fingerprint.json").write_text(json.dumps(bundle.fingerprint, indent=2))
+    (folder / "versions.json").write_text(json.dumps(bundle.versions, indent=2))
+    (folder / "model.json").write_text(json.dumps(bundle.card, indent=2, default=str))
+    if bundle.leaderboard is not None:
+        bundle.leaderboard.to_csv(folder / "leaderboard.csv", index=False)
+    if reference is not None:
+        reference.to_parquet(folder / "reference.parquet", index=False)
+    if plots:
+        (folder / "plots").mkdir()
+        for name, figure in plots.items():
+            figure.savefig(folder / "plots" / f"{name}.png", dpi=110)
+
+
+def _write_manifest(folder: Path, bundle: Bundle) -> None:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    manifest = {
+        "model_name": bundle.model_name,
+        "version": bundle.version,
+        "files": {str(p.relative_to(folder)): sha256_file(p) for p in files},
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def _point_latest(model_dir: Path, version: str) -> None:
+    """Swap the `latest` link in one rename, so readers see the old or the new version, never neither."""
+    temporary = model_dir / f".{LATEST}.{os.getpid()}"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(version, target_is_directory=True)
+    os.replace(temporary, model_dir / LATEST)
+
+
+def save_bundle(
+    bundle: Bundle, models_dir: Path, reference: pd.DataFrame | None = None, plots: dict[str, Any] | None = None
+) -> Bundle:
+    """Write the bundle to a temporary folder, then rename it into place and move `latest`."""
+    model_dir = models_dir / bundle.model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = bundle.version or new_version(model_dir)
+    staged = replace(bundle, version=version, card={**bundle.card, "version": version})
+    temporary = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
+    try:
+        _write_files(staged, temporary, reference, plots or {})
+        _write_manifest(temporary, staged)
+        final = model_dir / version
+        os.rename(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _point_latest(model_dir, version)
+    return replace(staged, path=final)
+
+
+def resolve_bundle_path(path: Path) -> Path:
+    """Accept a version folder, a `latest` link, or a model folder (meaning its latest version)."""
+    if not path.exists():
+        raise BundleError(f"bundle error: no model bundle at {path} (train one with ./executables/run.sh)")
+    if not (path / MANIFEST).exists() and (path / LATEST).exists():
+        path = path / LATEST
+    return path.resolve()
+
+
+def verify_manifest(folder: Path) -> dict[str, Any]:
+    """Check every file listed in the manifest against its SHA-256; refuse the bundle on any mismatch."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"bundle error: {folder} has no {MANIFEST}; it is not a model bundle")
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    for name, expected in manifest["files"].items():
+        file = folder / name
+        if not file.is_file():
+            raise BundleError(f"bundle error: {folder} is missing {name}, listed in {MANIFEST}")
+        if sha256_file(file) != expected:
+            raise BundleError(
+                f"bundle error: {file} does not match its SHA-256 in {MANIFEST}: it was changed after export; refusing to load it"
+            )
+    return manifest
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Verify, then load. Nothing is unpickled before the manifest checks out."""
+    import joblib
+
+    folder = resolve_bundle_path(Path(path))
+    manifest = verify_manifest(folder)
+    leaderboard_file = folder / "leaderboard.csv"
+    return Bundle(
+        pipeline=joblib.load(folder / PIPELINE_FILE),
+        schema=InputSchema.model_validate_json((folder / "schema.json").read_text()),
+        model_name=manifest["model_name"],
+        version=manifest["version"],
+        metrics=json.loads((folder / "metrics.json").read_text()),
+        fingerprint=json.loads((folder / "fingerprint.json").read_text()),
+        config=yaml.safe_load((folder / "config.yaml").read_text()),
+        card=json.loads((folder / "model.json").read_text()),
+        versions=json.loads((folder / "versions.json").read_text()),
+        leaderboard=pd.read_csv(leaderboard_file) if leaderboard_file.exists() else None,
+        path=folder,
+    )

@@ -1,0 +1,111 @@
+"""The command-line contract every use case shares: --config, --set, logging, exit codes.
+
+Exit 0 on success, 2 on usage, config or data errors the user can fix (one line on stderr, no
+traceback), 1 on any other failure (one line on stderr, the traceback in the log file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ml_project.artifacts import BundleError
+from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, ConfigError, RunConfig, load_config
+from ml_project.ingestion import DataError
+
+logger = logging.getLogger("ml_project")
+
+USER_ERRORS = (ConfigError, DataError, BundleError)
+
+
+def make_parser(name: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m use_cases.{name}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_USE_CASE_CONFIG,
+        help="use-case YAML merged over project_config.yaml (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, value parsed as YAML; repeatable (e.g. --set modelling.n_trials=5)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="console log level; the log file under <paths.output>/logs always gets DEBUG (default: %(default)s)",
+    )
+    return parser
+
+
+def setup_logging(logs_dir: Path, name: str, level: str) -> Path:
+    """Console at `level`, and a DEBUG log file per invocation under the output folder."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    log_file = logs_dir / f"{name}-{stamp}.log"
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setLevel(logging.DEBUG)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    root.addHandler(file_handler)
+    root.setLevel(logging.DEBUG)
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_file
+
+
+def run(
+    name: str,
+    parser: argparse.ArgumentParser,
+    run_config: RunConfig,
+    main: Callable[[Config, argparse.Namespace], int],
+    argv: list[str] | None = None,
+) -> int:
+    """Parse, load the config, set up logging, call `main`; map failures to exit codes."""
+    args = parser.parse_args(argv)
+    log_file: Path | None = None
+    try:
+        config = load_config(args.config, args.overrides, run=run_config)
+        log_file = setup_logging(config.paths.logs, name, args.log_level)
+        logger.debug("config: %s", config.model_dump_json())
+        return main(config, args)
+    except USER_ERRORS as error:
+        logger.debug("user error", exc_info=True)
+        print(str(error), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        logger.debug("unexpected failure", exc_info=True)
+        where = f" (traceback in {log_file})" if log_file else ""
+        print(f"error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        return 1
+
+
+def main_entry(
+    name: str,
+    parser: argparse.ArgumentParser,
+    run_config: RunConfig,
+    main: Callable[[Config, argparse.Namespace], int],
+) -> None:
+    sys.exit(run(name, parser, run_config, main))

@@ -1,0 +1,289 @@
+"""The one validated configuration of a run: project_config.yaml, a use-case YAML and --set overrides.
+
+Everything a stage needs to know comes from here; stages receive the sub-config they use
+(`DataConfig`, `ModellingConfig`, ...), never the whole tree. Loading is the only I/O.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PROJECT_CONFIG = PROJECT_ROOT / "project_config.yaml"
+DEFAULT_USE_CASE_CONFIG = PROJECT_ROOT / "use_cases" / "configs" / "penguins_classification.yaml"
+
+Task = Literal["classification", "regression"]
+
+METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
+ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"),
+    "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
+}
+DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
+
+
+class ConfigError(Exception):
+    """A configuration the user can fix: one line naming the key, the value and what was expected."""
+
+
+class StrictModel(BaseModel):
+    """Frozen and strict: an unknown key is an error, not a silent no-op."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FeaturesConfig(StrictModel):
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    datetime: list[str] = Field(default_factory=list)
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numerical, *self.categorical, *self.datetime]
+
+    @model_validator(mode="after")
+    def _distinct_and_not_empty(self) -> FeaturesConfig:
+        if not self.all:
+            raise ValueError("data.features lists no column: give at least one numerical, categorical or datetime feature")
+        seen: set[str] = set()
+        for column in self.all:
+            if column in seen:
+                raise ValueError(f"data.features: column '{column}' is listed more than once")
+            seen.add(column)
+        return self
+
+
+class DataConfig(StrictModel):
+    path: str = Field(description="CSV or parquet file, or an SQLAlchemy URL together with `query`.")
+    query: str | None = Field(default=None, description="SQL query, used when `path` is an SQLAlchemy URL.")
+    target: str
+    task: Task
+    features: FeaturesConfig
+    id_column: str | None = Field(default=None, description="Column copied to prediction outputs as `id`.")
+
+    @property
+    def is_sql(self) -> bool:
+        return "://" in self.path and not self.path.startswith("file://")
+
+    @model_validator(mode="after")
+    def _target_is_not_a_feature(self) -> DataConfig:
+        if self.target in self.features.all:
+            raise ValueError(f"data.target = '{self.target}' is also listed in data.features")
+        if self.id_column is not None and self.id_column in (*self.features.all, self.target):
+            raise ValueError(f"data.id_column = '{self.id_column}' is also a feature or the target")
+        if self.is_sql and not self.query:
+            raise ValueError(f"data.query is required when data.path is an SQLAlchemy URL ('{self.path}')")
+        return self
+
+
+class PreprocessingConfig(StrictModel):
+    rare_label_min_frequency: float = Field(default=0.02, ge=0.0, lt=1.0)
+    scale_numerical: bool = True
+
+
+class ValidationConfig(StrictModel):
+    range_margin: float = Field(
+        default=0.1, ge=0.0, description="Allowed overshoot of the trained range, as a share of its width."
+    )
+
+
+class ModellingConfig(StrictModel):
+    algorithms: list[str]
+    n_trials: int = Field(default=20, ge=1)
+    n_folds: int = Field(default=5, ge=2)
+    metric: str
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+    n_jobs: int = Field(default=1, ge=1, description="Parallel CV folds; 1 keeps runs cheap and reproducible.")
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric not in ("log_loss", "rmse", "mae", "mape")
+
+
+class PredictionConfig(StrictModel):
+    chunk_size: int = Field(default=100_000, ge=1)
+
+
+class PathsConfig(StrictModel):
+    output: Path = Path("output")
+
+    @property
+    def models(self) -> Path:
+        return self.output / "models"
+
+    @property
+    def logs(self) -> Path:
+        return self.output / "logs"
+
+
+class TrackingConfig(StrictModel):
+    enabled: bool = True
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str
+    model_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class RunConfig(StrictModel):
+    """The design card's three run-mode axes; each use case sets them for itself."""
+
+    mode: Literal["modelling", "prediction"] = "modelling"
+    data: Literal["historic", "production"] = "historic"
+    environment: Literal["local", "deployed"] = "local"
+
+
+class Config(StrictModel):
+    run: RunConfig = RunConfig()
+    data: DataConfig
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    modelling: ModellingConfig
+    prediction: PredictionConfig = PredictionConfig()
+    paths: PathsConfig = PathsConfig()
+    tracking: TrackingConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, values: Any) -> Any:
+        """Fill the metric and algorithm list from the task when the YAML leaves them out."""
+        if not isinstance(values, dict):
+            return values
+        data = values.get("data")
+        task = data.get("task") if isinstance(data, dict) else None
+        if task not in METRICS:
+            return values
+        modelling = dict(values.get("modelling") or {})
+        modelling.setdefault("metric", DEFAULT_METRIC[task])
+        modelling.setdefault("algorithms", list(ALGORITHMS[task]))
+        return {**values, "modelling": modelling}
+
+    @model_validator(mode="after")
+    def _metric_and_algorithms_fit_task(self) -> Config:
+        task = self.data.task
+        if self.modelling.metric not in METRICS[task]:
+            raise ValueError(
+                f"modelling.metric = '{self.modelling.metric}' is not one of: {', '.join(METRICS[task])} ({task})"
+            )
+        if not self.modelling.algorithms:
+            raise ValueError("modelling.algorithms is empty: name at least one of: " + ", ".join(ALGORITHMS[task]))
+        for algorithm in self.modelling.algorithms:
+            if algorithm not in ALGORITHMS[task]:
+                raise ValueError(
+                    f"modelling.algorithms: '{algorithm}' is not one of: {', '.join(ALGORITHMS[task])} ({task})"
+                )
+        if len(set(self.modelling.algorithms)) != len(self.modelling.algorithms):
+            raise ValueError("modelling.algorithms lists an algorithm more than once")
+        return self
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config error: file not found: {path}")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config error: {path}{where} is not valid YAML") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"config error: {path} must hold a mapping of keys, not {type(content).__name__}")
+    return content
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge mappings key by key; anything that is not a mapping in `override` replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn `a.b=value` into {'a': {'b': value}}, the value parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"config error: --set '{text}' is not of the form dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"config error: --set {key} value '{raw}' is not valid YAML") from None
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        cursor[part] = {}
+        cursor = cursor[part]
+    cursor[parts[-1]] = value
+    return nested
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line for the first pydantic error: the key, the value and what was expected."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"config error: {key} is not a known key"
+    if kind == "missing":
+        return f"config error: {key} is required"
+    if not key:
+        return f"config error: {message}"
+    return f"config error: {key} = {error.get('input')!r}: {message}"
+
+
+def _resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Make relative file paths and sqlite URLs absolute, relative to the project root."""
+    resolved = dict(values)
+
+    def absolute(path: str) -> str:
+        return str(path if Path(path).is_absolute() else root / path)
+
+    data = resolved.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and "://" not in data["path"]:
+        resolved["data"] = {**data, "path": absolute(data["path"])}
+    paths = resolved.get("paths")
+    if isinstance(paths, dict) and isinstance(paths.get("output"), str):
+        resolved["paths"] = {**paths, "output": absolute(paths["output"])}
+    tracking = resolved.get("tracking")
+    if isinstance(tracking, dict) and isinstance(tracking.get("uri"), str):
+        uri = tracking["uri"]
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+            resolved["tracking"] = {**tracking, "uri": "sqlite:///" + absolute(uri.removeprefix("sqlite:///"))}
+    return resolved
+
+
+def build_config(values: dict[str, Any]) -> Config:
+    """Validate a merged mapping, turning pydantic's report into one actionable line."""
+    try:
+        return Config.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_describe(dict(error.errors()[0]))) from None
+
+
+def load_config(
+    config_path: Path | None = None,
+    overrides: list[str] | None = None,
+    run: RunConfig | None = None,
+    project_config_path: Path | None = None,
+) -> Config:
+    """Project YAML, then the use-case YAML, then --set overrides, then the use case's run axes."""
+    project_path = project_config_path or DEFAULT_PROJECT_CONFIG
+    merged = _read_yaml(project_path)
+    merged = deep_merge(merged, _read_yaml(config_path or DEFAULT_USE_CASE_CONFIG))
+    for text in overrides or []:
+        merged = deep_merge(merged, parse_override(text))
+    if run is not None:
+        merged = deep_merge(merged, {"run": run.model_dump()})
+    return build_config(_resolve_paths(merged, project_path.resolve().parent))

@@ -1,0 +1,112 @@
+"""Metrics on the holdout and the plots that explain a model, as values (writing is elsewhere)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from ml_project.config import METRICS
+
+
+def target_is_positive(y: pd.Series) -> bool:
+    """MAPE is only meaningful when every target value is strictly positive."""
+    return bool((pd.to_numeric(y, errors="coerce") > 0).all())
+
+
+def available_metrics(task: str, y: pd.Series) -> tuple[str, ...]:
+    names = METRICS[task]
+    if task == "regression" and not target_is_positive(y):
+        return tuple(name for name in names if name != "mape")
+    return names
+
+
+def score(task: str, y_true: pd.Series, prediction: np.ndarray, proba: np.ndarray | None, classes: list[str] | None) -> dict[str, float]:
+    """Holdout metrics: accuracy, F1 macro, ROC AUC (one-vs-rest), log loss; or RMSE, MAE, R², MAPE."""
+    if task == "classification":
+        assert proba is not None and classes is not None
+        result = {
+            "accuracy": skm.accuracy_score(y_true, prediction),
+            "f1_macro": skm.f1_score(y_true, prediction, average="macro"),
+            "log_loss": skm.log_loss(y_true, proba, labels=classes),
+        }
+        present = sorted(set(y_true))
+        if len(present) == len(classes) and len(classes) > 1:
+            y_score = proba[:, 1] if len(classes) == 2 else proba
+            result["roc_auc_ovr"] = skm.roc_auc_score(y_true, y_score, multi_class="ovr", labels=classes)
+        return {name: float(value) for name, value in result.items()}
+    result = {
+        "rmse": skm.root_mean_squared_error(y_true, prediction),
+        "mae": skm.mean_absolute_error(y_true, prediction),
+        "r2": skm.r2_score(y_true, prediction),
+    }
+    if target_is_positive(y_true):
+        result["mape"] = skm.mean_absolute_percentage_error(y_true, prediction)
+    return {name: float(value) for name, value in result.items()}
+
+
+def evaluate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str) -> dict[str, float]:
+    """Score a fitted pipeline once on data it never saw."""
+    prediction = pipeline.predict(X)
+    if task == "classification":
+        classes = [str(label) for label in pipeline.classes_]
+        return score(task, y.astype(str), prediction, pipeline.predict_proba(X), classes)
+    return score(task, y, prediction, None, None)
+
+
+def confusion_matrix_figure(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Figure:
+    classes = [str(label) for label in pipeline.classes_]
+    matrix = skm.confusion_matrix(y.astype(str), pipeline.predict(X), labels=classes)
+    figure = Figure(figsize=(5, 4.5))
+    axes = figure.subplots()
+    skm.ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=axes, colorbar=False)
+    axes.set_title("Holdout confusion matrix")
+    figure.tight_layout()
+    return figure
+
+
+def residuals_figure(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Figure:
+    prediction = pipeline.predict(X)
+    figure = Figure(figsize=(5, 4.5))
+    axes = figure.subplots()
+    axes.scatter(prediction, np.asarray(y) - prediction, s=10, alpha=0.7)
+    axes.axhline(0.0, color="black", linewidth=1)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual − predicted")
+    axes.set_title("Holdout residuals")
+    figure.tight_layout()
+    return figure
+
+
+def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, scoring: str, seed: int) -> pd.Series:
+    """Permutation importance of each input feature on the holdout (model-agnostic)."""
+    target = y.astype(str) if hasattr(pipeline, "classes_") else y
+    result: Any = permutation_importance(pipeline, X, target, scoring=scoring, n_repeats=5, random_state=seed)
+    return pd.Series(result.importances_mean, index=X.columns).sort_values()
+
+
+def feature_importance_figure(importance: pd.Series) -> Figure:
+    figure = Figure(figsize=(6, 0.4 * len(importance) + 1.5))
+    axes = figure.subplots()
+    axes.barh(importance.index, importance.to_numpy())
+    axes.set_xlabel("mean score drop when permuted")
+    axes.set_title("Permutation importance (holdout)")
+    figure.tight_layout()
+    return figure
+
+
+def leaderboard_figure(leaderboard: pd.DataFrame, metric: str, top: int = 15) -> Figure:
+    rows = leaderboard.head(top).iloc[::-1]
+    labels = [f"#{trial} {algorithm}" for trial, algorithm in zip(rows["trial"], rows["algorithm"])]
+    figure = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
+    axes = figure.subplots()
+    axes.barh(labels, rows[f"mean_{metric}"], xerr=rows[f"std_{metric}"], capsize=3)
+    axes.set_xlabel(f"CV {metric} (mean ± std)")
+    axes.set_title("Leaderboard")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,108 @@
+"""Reading tables: whole (CSV, parquet, SQL) for modelling, in bounded chunks for scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from ml_project.config import DataConfig
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet")
+
+
+class DataError(Exception):
+    """Input data the user can fix (missing file or column, unsupported format): one line."""
+
+
+def _file_format(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"data error: file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(f"data error: {path} has suffix '{suffix}'; expected one of: {', '.join(SUPPORTED_SUFFIXES)}")
+    return suffix
+
+
+def read_table(path: str | Path, query: str | None = None, text_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Read a CSV or parquet file, or the result of `query` on an SQLAlchemy URL.
+
+    `text_columns` (the categorical features) are read as text, so codes such as '01' keep their form.
+    """
+    if isinstance(path, str) and "://" in path:
+        return _read_sql(path, query)
+    file = Path(path)
+    if _file_format(file) == ".csv":
+        return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
+    return pd.read_parquet(file)
+
+
+def _read_sql(url: str, query: str | None) -> pd.DataFrame:
+    import sqlalchemy
+
+    if not query:
+        raise DataError(f"data error: reading from '{url}' needs a query")
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            return pd.read_sql_query(sqlalchemy.text(query), connection)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        first_line = str(error).splitlines()[0]
+        raise DataError(f"data error: query on '{url}' failed: {first_line}") from None
+
+
+def iter_chunks(path: str | Path, chunk_size: int, text_columns: Iterable[str] = ()) -> Iterator[pd.DataFrame]:
+    """Yield the file in frames of at most `chunk_size` rows, indexed by row number in the file.
+
+    Memory stays bounded by the chunk size, whatever the file size. Types are inferred per chunk
+    (validation coerces each column and reports values that do not fit, row by row).
+    """
+    file = Path(path)
+    start = 0
+    for chunk in _raw_chunks(file, chunk_size, list(text_columns)):
+        chunk.index = pd.RangeIndex(start, start + len(chunk))
+        start += len(chunk)
+        yield chunk
+
+
+def _raw_chunks(file: Path, chunk_size: int, text_columns: list[str]) -> Iterable[pd.DataFrame]:
+    if _file_format(file) == ".csv":
+        yield from pd.read_csv(file, chunksize=chunk_size, dtype={column: str for column in text_columns})
+        return
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(file)
+    for batch in parquet.iter_batches(batch_size=chunk_size):
+        yield batch.to_pandas()
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a file, read without loading its rows."""
+    file = Path(path)
+    if _file_format(file) == ".csv":
+        return list(pd.read_csv(file, nrows=0).columns)
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(file).schema_arrow.names)
+
+
+def require_columns(columns: Iterable[str], required: Iterable[str], source: str) -> None:
+    """Refuse data that lacks a column the model needs, naming the first missing one."""
+    present = set(columns)
+    missing = [column for column in required if column not in present]
+    if missing:
+        raise DataError(
+            f"data error: {source} has no column '{missing[0]}'"
+            + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
+        )
+
+
+def load_modelling_data(config: DataConfig) -> pd.DataFrame:
+    """The historic table with the configured features, target and id present."""
+    frame = read_table(config.path, config.query, text_columns=config.features.categorical)
+    required = [*config.features.all, config.target] + ([config.id_column] if config.id_column else [])
+    require_columns(frame.columns, required, config.path)
+    if frame.empty:
+        raise DataError(f"data error: {config.path} has no rows")
+    return frame

@@ -1,0 +1,227 @@
+"""Holdout split, candidate pipelines, and cross-validated hyperparameter search with a leaderboard."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
+from sklearn.pipeline import Pipeline
+
+from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
+from ml_project.evaluation import available_metrics
+from ml_project.preprocessing import Encoding, build_preprocessor
+
+logger = logging.getLogger(__name__)
+
+# sklearn scorer per metric name; the "neg_" ones are flipped back so the leaderboard reads naturally.
+SCORERS = {
+    "accuracy": "accuracy",
+    "f1_macro": "f1_macro",
+    "roc_auc_ovr": "roc_auc_ovr",
+    "log_loss": "neg_log_loss",
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+    "mape": "neg_mean_absolute_percentage_error",
+}
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A candidate estimator: how to build it, its defaults, and how HPO samples its parameters."""
+
+    build: Callable[[dict[str, Any], int], Any]
+    encoding: Encoding
+    defaults: dict[str, Any]
+    sample: Callable[[Any], dict[str, Any]]
+
+
+def _no_params(trial: Any) -> dict[str, Any]:
+    return {}
+
+
+def _forest_space(trial: Any) -> dict[str, Any]:
+    return {
+        "n_estimators": trial.suggest_int("random_forest.n_estimators", 25, 300, step=25),
+        "max_depth": trial.suggest_int("random_forest.max_depth", 2, 20),
+        "min_samples_leaf": trial.suggest_int("random_forest.min_samples_leaf", 1, 10),
+        "max_features": trial.suggest_categorical("random_forest.max_features", ["sqrt", 0.5, 1.0]),
+    }
+
+
+def _boosting_space(trial: Any) -> dict[str, Any]:
+    return {
+        "learning_rate": trial.suggest_float("hist_gradient_boosting.learning_rate", 0.01, 0.3, log=True),
+        "max_iter": trial.suggest_int("hist_gradient_boosting.max_iter", 50, 300, step=50),
+        "max_leaf_nodes": trial.suggest_int("hist_gradient_boosting.max_leaf_nodes", 4, 48),
+        "l2_regularization": trial.suggest_float("hist_gradient_boosting.l2_regularization", 1e-6, 1.0, log=True),
+    }
+
+
+def _logistic_space(trial: Any) -> dict[str, Any]:
+    return {"C": trial.suggest_float("logistic_regression.C", 1e-3, 1e2, log=True)}
+
+
+def _ridge_space(trial: Any) -> dict[str, Any]:
+    return {"alpha": trial.suggest_float("ridge.alpha", 1e-3, 1e3, log=True)}
+
+
+FOREST_DEFAULTS = {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 1, "max_features": "sqrt"}
+BOOSTING_DEFAULTS = {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "l2_regularization": 1e-6}
+
+ALGORITHMS: dict[str, dict[str, Algorithm]] = {
+    "classification": {
+        "baseline": Algorithm(lambda p, seed: DummyClassifier(strategy="prior"), "onehot", {}, _no_params),
+        "random_forest": Algorithm(
+            lambda p, seed: RandomForestClassifier(**p, random_state=seed), "ordinal", FOREST_DEFAULTS, _forest_space
+        ),
+        "hist_gradient_boosting": Algorithm(
+            lambda p, seed: HistGradientBoostingClassifier(**p, random_state=seed),
+            "ordinal",
+            BOOSTING_DEFAULTS,
+            _boosting_space,
+        ),
+        "logistic_regression": Algorithm(
+            lambda p, seed: LogisticRegression(**p, max_iter=2000), "onehot", {"C": 1.0}, _logistic_space
+        ),
+    },
+    "regression": {
+        "baseline": Algorithm(lambda p, seed: DummyRegressor(strategy="mean"), "onehot", {}, _no_params),
+        "random_forest": Algorithm(
+            lambda p, seed: RandomForestRegressor(**p, random_state=seed), "ordinal", FOREST_DEFAULTS, _forest_space
+        ),
+        "hist_gradient_boosting": Algorithm(
+            lambda p, seed: HistGradientBoostingRegressor(**p, random_state=seed),
+            "ordinal",
+            BOOSTING_DEFAULTS,
+            _boosting_space,
+        ),
+        "ridge": Algorithm(lambda p, seed: Ridge(**p), "onehot", {"alpha": 1.0}, _ridge_space),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModellingResult:
+    """What the search found: the ranked leaderboard and the best pipeline refit on all modelling rows."""
+
+    leaderboard: pd.DataFrame
+    algorithm: str
+    params: dict[str, Any]
+    pipeline: Pipeline
+    cv_metrics: dict[str, float]
+
+
+def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    y = frame[data.target]
+    if data.task == "classification":
+        y = y.astype(str)
+    return frame[data.features.all], y
+
+
+def split_holdout(frame: pd.DataFrame, data: DataConfig, modelling: ModellingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out `holdout_fraction` of rows, stratified by class for classification."""
+    stratify = frame[data.target].astype(str) if data.task == "classification" else None
+    modelling_rows, holdout_rows = train_test_split(
+        frame, test_size=modelling.holdout_fraction, random_state=modelling.seed, stratify=stratify
+    )
+    return modelling_rows, holdout_rows
+
+
+def build_pipeline(
+    algorithm: str, params: dict[str, Any], data: DataConfig, preprocessing: PreprocessingConfig, seed: int
+) -> Pipeline:
+    """Features, preprocessing and estimator as ONE pipeline: the artifact that is exported and served."""
+    spec = ALGORITHMS[data.task][algorithm]
+    return Pipeline(
+        [
+            ("preprocess", build_preprocessor(data.features, preprocessing, spec.encoding)),
+            ("model", spec.build(params, seed)),
+        ]
+    )
+
+
+def _folds(task: str, modelling: ModellingConfig) -> KFold | StratifiedKFold:
+    if task == "classification":
+        return StratifiedKFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)
+    return KFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)
+
+
+def _rank(leaderboard: pd.DataFrame, modelling: ModellingConfig) -> pd.DataFrame:
+    ranked = leaderboard.sort_values(
+        [f"mean_{modelling.metric}", "trial"], ascending=[not modelling.greater_is_better, True], kind="stable"
+    ).reset_index(drop=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
+
+
+def search(
+    X: pd.DataFrame,
+    y: pd.Series,
+    data: DataConfig,
+    preprocessing: PreprocessingConfig,
+    modelling: ModellingConfig,
+    progress: bool = True,
+) -> ModellingResult:
+    """Optuna TPE over algorithms and their parameters, each trial scored by k-fold CV.
+
+    Every configured algorithm is tried first with its defaults, so the leaderboard always shows
+    the baseline ("no skill") next to the real candidates; the rest of the budget goes to TPE.
+    """
+    import optuna
+
+    if modelling.metric not in available_metrics(data.task, y):
+        raise ConfigError(
+            f"config error: modelling.metric = '{modelling.metric}' needs a strictly positive target; "
+            f"'{data.target}' has values <= 0"
+        )
+    metric_names = available_metrics(data.task, y)
+    scoring = {name: SCORERS[name] for name in metric_names}
+    folds = _folds(data.task, modelling)
+    rows: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        algorithm = trial.suggest_categorical("algorithm", modelling.algorithms)
+        params = ALGORITHMS[data.task][algorithm].sample(trial)
+        pipeline = build_pipeline(algorithm, params, data, preprocessing, modelling.seed)
+        scores = cross_validate(pipeline, X, y, cv=folds, scoring=scoring, n_jobs=modelling.n_jobs, error_score="raise")
+        row: dict[str, Any] = {"trial": trial.number, "algorithm": algorithm, "params": json.dumps(params, sort_keys=True)}
+        for name in metric_names:
+            values = scores[f"test_{name}"] * (-1.0 if SCORERS[name].startswith("neg_") else 1.0)
+            row[f"mean_{name}"] = float(np.mean(values))
+            row[f"std_{name}"] = float(np.std(values))
+        row["fit_time_s"] = float(np.sum(scores["fit_time"]))
+        rows.append(row)
+        return float(row[f"mean_{modelling.metric}"])
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if modelling.greater_is_better else "minimize", sampler=optuna.samplers.TPESampler(seed=modelling.seed))
+    for algorithm in modelling.algorithms[: modelling.n_trials]:
+        defaults = ALGORITHMS[data.task][algorithm].defaults
+        study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{k}": v for k, v in defaults.items()}})
+    if modelling.n_trials < len(modelling.algorithms):
+        logger.warning(
+            "modelling.n_trials = %d is below the %d algorithms: only the first %d are tried",
+            modelling.n_trials, len(modelling.algorithms), modelling.n_trials,
+        )
+    study.optimize(objective, n_trials=modelling.n_trials, show_progress_bar=progress)
+
+    leaderboard = _rank(pd.DataFrame(rows), modelling)
+    best = leaderboard.iloc[0]
+    params = json.loads(best["params"])
+    pipeline = build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed).fit(X, y)
+    cv_metrics = {name: float(best[f"mean_{name}"]) for name in metric_names}
+    return ModellingResult(leaderboard, str(best["algorithm"]), params, pipeline, cv_metrics)

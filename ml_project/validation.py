@@ -1,0 +1,238 @@
+"""Input schema learnt from training data, and lazy pandera validation that quarantines bad rows.
+
+The schema (types, nullability, ranges, allowed categories) is derived once from the config and
+what training saw, stored in the bundle, and reused by batch scoring and the service. Validation
+never drops a row silently: every row is either returned as valid or listed in the quarantine
+with the column, the offending value and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from ml_project.config import DataConfig, ValidationConfig
+from ml_project.ingestion import require_columns
+
+QUARANTINE_COLUMNS = ["row", "column", "value", "reason"]
+ColumnKind = Literal["numerical", "categorical", "datetime"]
+
+
+class ColumnSchema(BaseModel):
+    """One input feature as training saw it, with the bounds prediction accepts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: ColumnKind
+    nullable: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = None
+
+
+class InputSchema(BaseModel):
+    """Everything needed to validate a prediction request or a training table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    columns: list[ColumnSchema]
+    target: str
+    task: Literal["classification", "regression"]
+    classes: list[str] | None = None
+    id_column: str | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> ColumnSchema:
+        return next(column for column in self.columns if column.name == name)
+
+
+class ValidationResult(BaseModel):
+    """Valid rows (coerced to the schema's types) and one quarantine line per failed check."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+
+    @property
+    def quarantined_rows(self) -> int:
+        return int(self.quarantine["row"].nunique())
+
+
+def _coerce_numeric(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64", copy=False)
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _coerce_datetime(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _coerce_text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        text = values
+    else:
+        text = values.astype(object)
+    return text.where(text.isna(), text.astype(str)).astype(object)
+
+
+def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Convert each column to its kind's type; values that do not convert become quarantine lines.
+
+    Done per column before pandera, because a failed coercion inside pandera reports no row and
+    hides any later check on that column.
+    """
+    coerced = frame.copy()
+    failures: list[pd.DataFrame] = []
+    expected = {"numerical": "a number", "datetime": "a date/time", "categorical": "text"}
+    for name, kind in kinds.items():
+        original = frame[name]
+        if kind == "numerical":
+            converted = _coerce_numeric(original)
+        elif kind == "datetime":
+            converted = _coerce_datetime(original)
+        else:
+            converted = _coerce_text(original)
+        failed = converted.isna() & original.notna()
+        if failed.any():
+            failures.append(
+                pd.DataFrame(
+                    {
+                        "row": frame.index[failed],
+                        "column": name,
+                        "value": original[failed].astype(str).to_numpy(),
+                        "reason": f"expected {expected[kind]}",
+                    }
+                )
+            )
+        coerced[name] = converted
+    return coerced, failures
+
+
+def infer_schema(frame: pd.DataFrame, data: DataConfig, validation: ValidationConfig) -> InputSchema:
+    """Learn types, ranges and categories from the (already coerced) modelling data."""
+    columns: list[ColumnSchema] = []
+    for name in data.features.numerical:
+        values = frame[name].dropna()
+        low, high = (float(values.min()), float(values.max())) if len(values) else (None, None)
+        if low is not None and high is not None:
+            margin = validation.range_margin * max(high - low, abs(high), 1e-9)
+            low, high = low - margin, high + margin
+        columns.append(ColumnSchema(name=name, kind="numerical", minimum=low, maximum=high))
+    for name in data.features.categorical:
+        categories = sorted(str(value) for value in frame[name].dropna().unique())
+        columns.append(ColumnSchema(name=name, kind="categorical", categories=categories))
+    for name in data.features.datetime:
+        columns.append(ColumnSchema(name=name, kind="datetime"))
+    classes = None
+    if data.task == "classification" and data.target in frame:
+        classes = sorted(str(value) for value in frame[data.target].dropna().unique())
+    return InputSchema(columns=columns, target=data.target, task=data.task, classes=classes, id_column=data.id_column)
+
+
+def schema_from_config(data: DataConfig) -> InputSchema:
+    """The schema before training has seen data: types only, used to validate the raw table."""
+    columns = [ColumnSchema(name=name, kind="numerical") for name in data.features.numerical]
+    columns += [ColumnSchema(name=name, kind="categorical") for name in data.features.categorical]
+    columns += [ColumnSchema(name=name, kind="datetime") for name in data.features.datetime]
+    return InputSchema(columns=columns, target=data.target, task=data.task, id_column=data.id_column)
+
+
+def _pandera_schema(schema: InputSchema, with_target: bool) -> Any:
+    import pandera.pandas as pa
+
+    columns: dict[str, Any] = {}
+    for spec in schema.columns:
+        checks = []
+        if spec.kind == "numerical":
+            if spec.minimum is not None and spec.maximum is not None:
+                checks.append(pa.Check.in_range(spec.minimum, spec.maximum))
+            columns[spec.name] = pa.Column("float64", checks=checks, nullable=spec.nullable)
+        elif spec.kind == "categorical":
+            if spec.categories is not None:
+                checks.append(pa.Check.isin(spec.categories))
+            columns[spec.name] = pa.Column(object, checks=checks, nullable=spec.nullable)
+        else:
+            columns[spec.name] = pa.Column("datetime64[ns]", nullable=spec.nullable)
+    if with_target:
+        target_type = object if schema.task == "classification" else "float64"
+        target_checks = [pa.Check.isin(schema.classes)] if schema.classes else []
+        columns[schema.target] = pa.Column(target_type, checks=target_checks, nullable=False)
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _reason(check: str, spec: ColumnSchema | None) -> str:
+    if check == "not_nullable":
+        return "missing value"
+    if check.startswith("in_range") and spec is not None:
+        return f"outside the accepted range [{spec.minimum:.6g}, {spec.maximum:.6g}]"
+    if check.startswith("isin"):
+        return "unknown category" + (f" (known: {', '.join(spec.categories)})" if spec and spec.categories else "")
+    return f"failed check {check}"
+
+
+def validate(frame: pd.DataFrame, schema: InputSchema, *, with_target: bool = False, source: str = "input") -> ValidationResult:
+    """Split `frame` into valid rows and quarantine lines (row, column, value, reason).
+
+    A missing required column refuses the whole table (DataError naming it); everything else is
+    decided row by row, so one bad value never costs the other rows their predictions.
+    """
+    import pandera.pandas as pa
+
+    required = schema.feature_names + ([schema.target] if with_target else [])
+    require_columns(frame.columns, required, source)
+    kinds: dict[str, str] = {spec.name: spec.kind for spec in schema.columns}
+    if with_target:
+        kinds[schema.target] = "categorical" if schema.task == "classification" else "numerical"
+    coerced, failures = _coerce(frame, kinds)
+    try:
+        _pandera_schema(schema, with_target).validate(coerced, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        cases = cases[cases["index"].notna()]
+        specs = {spec.name: spec for spec in schema.columns}
+        if len(cases):
+            failures.append(
+                pd.DataFrame(
+                    {
+                        "row": cases["index"].astype(frame.index.dtype).to_numpy(),
+                        "column": cases["column"].to_numpy(),
+                        "value": cases["failure_case"].astype(str).to_numpy(),
+                        "reason": [_reason(str(check), specs.get(str(column))) for check, column in zip(cases["check"], cases["column"])],
+                    }
+                )
+            )
+    quarantine = (
+        pd.concat(failures, ignore_index=True).sort_values(["row", "column"], kind="stable", ignore_index=True)
+        if failures
+        else pd.DataFrame({name: pd.Series(dtype="int64" if name == "row" else object) for name in QUARANTINE_COLUMNS})
+    )
+    bad_rows = pd.Index(quarantine["row"].unique())
+    valid = coerced.loc[~coerced.index.isin(bad_rows)]
+    return ValidationResult(valid=valid, quarantine=quarantine)
+
+
+def validate_engineered(matrix: np.ndarray, rows: int) -> None:
+    """The engineered feature matrix must keep every row and hold only finite numbers."""
+    if matrix.shape[0] != rows:
+        raise ValueError(f"feature engineering changed the row count from {rows} to {matrix.shape[0]}")
+    finite = np.isfinite(np.asarray(matrix, dtype="float64"))
+    if not finite.all():
+        bad_column = int(np.argwhere(~finite)[0][1])
+        raise ValueError(f"feature engineering produced a non-finite value in output column {bad_column}")

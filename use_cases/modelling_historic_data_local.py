@@ -1,0 +1,116 @@
+"""Train on historic data: validate, search algorithms × hyperparameters by CV, refit the best,
+score it once on the holdout, export the bundle and record the run in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ml_project import evaluation
+from ml_project.artifacts import Bundle, fingerprint_frame, package_versions, save_bundle
+from ml_project.cli import main_entry, make_parser
+from ml_project.config import Config, RunConfig
+from ml_project.ingestion import load_modelling_data
+from ml_project.modelling import SCORERS, search, split_features_target, split_holdout
+from ml_project.validation import infer_schema, schema_from_config, validate, validate_engineered
+
+NAME = "modelling_historic_data_local"
+RUN = RunConfig(mode="modelling", data="historic", environment="local")
+logger = logging.getLogger(NAME)
+
+
+@dataclass(frozen=True)
+class ModellingReport:
+    bundle: Bundle
+    quarantined_rows: int
+    run_id: str | None
+
+
+def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
+    """The modelling run, reusable by other use cases (retraining, comparisons)."""
+    data = config.data
+    raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
+    quarantine_file = config.paths.output / "quarantine" / f"{NAME}.csv"
+    if len(raw.quarantine):
+        quarantine_file.parent.mkdir(parents=True, exist_ok=True)
+        raw.quarantine.to_csv(quarantine_file, index=False)
+        logger.warning("%d rows set aside (missing target or unparsable values): %s", raw.quarantined_rows, quarantine_file)
+    modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
+    X, y = split_features_target(modelling_rows, data)
+    result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
+    validate_engineered(result.pipeline[:-1].transform(X), len(X))
+
+    X_holdout, y_holdout = split_features_target(holdout_rows, data)
+    holdout = evaluation.evaluate(result.pipeline, X_holdout, y_holdout, data.task)
+    importance = evaluation.feature_importance(
+        result.pipeline, X_holdout, y_holdout, SCORERS[config.modelling.metric], config.modelling.seed
+    )
+    plots = {
+        "leaderboard": evaluation.leaderboard_figure(result.leaderboard, config.modelling.metric),
+        "feature_importance": evaluation.feature_importance_figure(importance),
+        "confusion_matrix" if data.task == "classification" else "residuals": (
+            evaluation.confusion_matrix_figure if data.task == "classification" else evaluation.residuals_figure
+        )(result.pipeline, X_holdout, y_holdout),
+    }
+    bundle = Bundle(
+        pipeline=result.pipeline,
+        schema=infer_schema(modelling_rows, data, config.validation),
+        model_name=config.tracking.model_name,
+        metrics={"holdout": holdout, "cv": result.cv_metrics},
+        fingerprint=fingerprint_frame(modelling_rows[[*data.features.all, data.target]]),
+        config=config.model_dump(mode="json"),
+        card={
+            "model_name": config.tracking.model_name,
+            "task": data.task,
+            "target": data.target,
+            "algorithm": result.algorithm,
+            "params": result.params,
+            "metric": config.modelling.metric,
+            "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "rows": {"modelling": len(modelling_rows), "holdout": len(holdout_rows), "quarantined": raw.quarantined_rows},
+        },
+        versions=package_versions(),
+        leaderboard=result.leaderboard,
+    )
+    reference = modelling_rows[[*data.features.all, data.target]]
+    saved = save_bundle(bundle, config.paths.models, reference=reference, plots=plots)
+    run_id = None
+    if config.tracking.enabled:
+        from ml_project.tracking import log_modelling_run
+
+        run_id = log_modelling_run(config, saved)
+    return ModellingReport(bundle=saved, quarantined_rows=raw.quarantined_rows, run_id=run_id)
+
+
+def _print_report(report: ModellingReport, config: Config) -> None:
+    bundle, metric = report.bundle, config.modelling.metric
+    assert bundle.leaderboard is not None
+    shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", "fit_time_s", "params"]
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200, "display.precision", 4):
+        print(f"\nLeaderboard (top 10 of {len(bundle.leaderboard)} trials, ranked by CV {metric}):")
+        print(bundle.leaderboard[shown].head(10).to_string(index=False))
+    print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
+    print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
+    print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
+    if report.run_id:
+        print(f"MLflow run {report.run_id}: open the UI with  mlflow ui --backend-store-uri {config.tracking.uri}")
+        print("  (from the project root: ./executables/run.sh mlflow ui --backend-store-uri sqlite:///mlflow.db)")
+
+
+def main(config: Config, args: argparse.Namespace) -> int:
+    report = run_modelling(config, progress=not args.no_progress)
+    _print_report(report, config)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    result = make_parser(NAME, __doc__ or NAME)
+    result.add_argument("--no-progress", action="store_true", help="hide the progress bar over HPO trials")
+    return result
+
+
+if __name__ == "__main__":
+    main_entry(NAME, parser(), RUN, main)
