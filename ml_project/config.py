@@ -238,7 +238,8 @@ def _describe(error: dict[str, Any]) -> str:
         return f"config error: {key} is not a known key"
     if kind == "missing":
         return f"config error: {key} is required"
-    if not key:
+    if not key or kind == "value_error":
+        # Raised by this module's own validators, whose messages already name the key.
         return f"config error: {message}"
     return f"config error: {key} = {error.get('input')!r}: {message}"
 

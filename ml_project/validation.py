@@ -132,7 +132,8 @@ def infer_schema(frame: pd.DataFrame, data: DataConfig, validation: ValidationCo
         values = frame[name].dropna()
         low, high = (float(values.min()), float(values.max())) if len(values) else (None, None)
         if low is not None and high is not None:
-            margin = validation.range_margin * max(high - low, abs(high), 1e-9)
+            width = high - low if high > low else max(abs(high), 1.0)  # a constant column still gets slack
+            margin = validation.range_margin * width
             low, high = low - margin, high + margin
         columns.append(ColumnSchema(name=name, kind="numerical", minimum=low, maximum=high))
     for name in data.features.categorical:

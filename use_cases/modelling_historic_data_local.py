@@ -90,14 +90,15 @@ def _print_report(report: ModellingReport, config: Config) -> None:
     assert bundle.leaderboard is not None
     shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", "fit_time_s", "params"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200, "display.precision", 4):
-        print(f"\nLeaderboard (top 10 of {len(bundle.leaderboard)} trials, ranked by CV {metric}):")
+        top = min(10, len(bundle.leaderboard))
+        print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by CV {metric}):")
         print(bundle.leaderboard[shown].head(10).to_string(index=False))
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
     if report.run_id:
-        print(f"MLflow run {report.run_id}: open the UI with  mlflow ui --backend-store-uri {config.tracking.uri}")
-        print("  (from the project root: ./executables/run.sh mlflow ui --backend-store-uri sqlite:///mlflow.db)")
+        print(f"MLflow run {report.run_id}; open the UI with:")
+        print(f"  ./executables/run.sh mlflow ui --backend-store-uri {config.tracking.uri}")
 
 
 def main(config: Config, args: argparse.Namespace) -> int:

@@ -1,0 +1,82 @@
+"""The bundle: complete, verified by SHA-256 before unpickling, `latest` swapped atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ml_project.artifacts import LATEST, MANIFEST, BundleError, load_bundle, save_bundle
+
+BUNDLE_FILES = {
+    "config.yaml", "fingerprint.json", "leaderboard.csv", "metrics.json", "model.json", "pipeline.joblib",
+    "reference.parquet", "schema.json", "versions.json", "plots/confusion_matrix.png",
+    "plots/feature_importance.png", "plots/leaderboard.png",
+}
+
+
+def test_bundle_holds_every_artifact_with_its_hash(trained) -> None:  # type: ignore[no-untyped-def]
+    config, report = trained
+    folder = report.bundle.path
+    assert folder.parent == config.paths.models / "penguins"
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert set(manifest["files"]) == BUNDLE_FILES
+    assert manifest["version"] == report.bundle.version == folder.name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics) == {"holdout", "cv"}
+    assert set(metrics["holdout"]) == {"accuracy", "f1_macro", "roc_auc_ovr", "log_loss"}
+    assert (folder.parent / LATEST).resolve() == folder
+
+
+def test_load_round_trips(trained) -> None:  # type: ignore[no-untyped-def]
+    config, report = trained
+    loaded = load_bundle(config.paths.models / "penguins")  # the model folder means its latest version
+    assert loaded.version == report.bundle.version
+    assert loaded.schema == report.bundle.schema
+    assert loaded.metrics == report.bundle.metrics
+    assert loaded.fingerprint == report.bundle.fingerprint
+    assert loaded.leaderboard is not None and len(loaded.leaderboard) == len(report.bundle.leaderboard)
+
+
+def test_a_tampered_file_is_refused_before_unpickling(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(report.bundle.path, copy)
+    with (copy / "pipeline.joblib").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError) as raised:
+        load_bundle(copy)
+    assert str(raised.value) == (
+        f"bundle error: {copy / 'pipeline.joblib'} does not match its SHA-256 in manifest.json: "
+        "it was changed after export; refusing to load it"
+    )
+
+
+def test_a_missing_file_or_bundle_is_named(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(report.bundle.path, copy)
+    (copy / "schema.json").unlink()
+    with pytest.raises(BundleError, match=r"is missing schema.json, listed in manifest.json$"):
+        load_bundle(copy)
+    with pytest.raises(BundleError, match=r"^bundle error: no model bundle at .*/nowhere"):
+        load_bundle(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="has no manifest.json; it is not a model bundle"):
+        load_bundle(tmp_path / "empty")
+
+
+def test_a_new_version_moves_latest_and_keeps_the_old_one(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    first = save_bundle(replace(report.bundle, version="", path=None), tmp_path)
+    second = save_bundle(replace(report.bundle, version="", path=None), tmp_path)
+    assert first.version != second.version
+    assert first.path is not None and first.path.is_dir()
+    assert (tmp_path / "penguins" / LATEST).resolve() == second.path
+    assert sorted(p.name for p in (tmp_path / "penguins").iterdir() if not p.name.startswith(".")) == sorted(
+        [first.version, second.version, LATEST]
+    )
+    assert not [p for p in (tmp_path / "penguins").iterdir() if p.name.startswith(".")]  # no temporary left

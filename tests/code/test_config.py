@@ -1,0 +1,117 @@
+"""Config loading: merge order, overrides, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml_project.config import (
+    DEFAULT_PROJECT_CONFIG,
+    PROJECT_ROOT,
+    ConfigError,
+    RunConfig,
+    deep_merge,
+    load_config,
+    parse_override,
+)
+
+from ..conftest import CONFIGS
+
+
+def test_default_config_is_the_penguins_classification() -> None:
+    config = load_config()
+    assert config.data.target == "species"
+    assert config.data.task == "classification"
+    assert config.data.features.numerical == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    assert config.modelling.algorithms == ["baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"]
+    assert (config.modelling.n_trials, config.modelling.n_folds, config.modelling.metric) == (20, 5, "f1_macro")
+    assert config.modelling.holdout_fraction == 0.2 and config.modelling.seed == 42
+    assert config.tracking.model_name == "penguins"
+    assert config.run == RunConfig(mode="modelling", data="historic", environment="local")
+
+
+def test_relative_paths_resolve_against_the_project_root() -> None:
+    config = load_config()
+    assert config.data.path == str(PROJECT_ROOT / "data" / "penguins.csv")
+    assert config.paths.output == PROJECT_ROOT / "output"
+    assert config.tracking.uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+
+
+def test_set_overrides_are_parsed_as_yaml_and_win_over_files() -> None:
+    config = load_config(overrides=["modelling.algorithms=[baseline, random_forest]", "modelling.n_trials=3"])
+    assert config.modelling.algorithms == ["baseline", "random_forest"]
+    assert config.modelling.n_trials == 3
+
+
+def test_use_case_yaml_overrides_project_yaml_and_keeps_the_rest() -> None:
+    config = load_config(CONFIGS / "penguins_regression.yaml")
+    assert config.tracking.model_name == "penguins_body_mass"
+    assert config.tracking.uri.endswith("/mlflow.db")  # from project_config.yaml
+    assert config.modelling.metric == "rmse"
+
+
+def test_metric_and_algorithms_default_from_the_task(tmp_path: Path) -> None:
+    use_case = tmp_path / "minimal.yaml"
+    use_case.write_text(
+        "data: {path: data/penguins.csv, target: body_mass_g, task: regression, features: {numerical: [bill_depth_mm]}}\n"
+    )
+    config = load_config(use_case)
+    assert config.modelling.metric == "rmse"
+    assert config.modelling.algorithms == ["baseline", "random_forest", "hist_gradient_boosting", "ridge"]
+
+
+def test_the_run_axes_are_set_by_the_use_case() -> None:
+    run = RunConfig(mode="prediction", data="production", environment="deployed")
+    assert load_config(overrides=["run.mode=modelling"], run=run).run == run
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["modelling.metric=acuracy"], "config error: modelling.metric = 'acuracy' is not one of: accuracy, f1_macro, roc_auc_ovr, log_loss (classification)"),
+        (["modelling.metric=rmse"], "config error: modelling.metric = 'rmse' is not one of: accuracy, f1_macro, roc_auc_ovr, log_loss (classification)"),
+        (["modelling.n_trails=5"], "config error: modelling.n_trails is not a known key"),
+        (["modelling.n_trials=many"], "config error: modelling.n_trials = 'many': Input should be a valid integer, unable to parse string as an integer"),
+        (["modelling.n_folds=1"], "config error: modelling.n_folds = 1: Input should be greater than or equal to 2"),
+        (["modelling.algorithms=[baseline, ridge]"], "config error: modelling.algorithms: 'ridge' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression (classification)"),
+        (["data.task=clustering"], "config error: data.task = 'clustering': Input should be 'classification' or 'regression'"),
+        (["data.target=island"], "config error: data.target = 'island' is also listed in data.features"),
+        (["tracking.model_name=my model"], "config error: tracking.model_name = 'my model': String should match pattern '^[A-Za-z0-9_.-]+$'"),
+        (["modelling"], "config error: --set 'modelling' is not of the form dotted.key=value"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides=overrides)
+    assert str(raised.value) == message
+    assert "\n" not in str(raised.value)
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"^config error: file not found: {tmp_path / 'nope.yaml'}$"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data:\n  target: [species\n")
+    with pytest.raises(ConfigError, match=r"^config error: .*broken.yaml line 3 is not valid YAML$"):
+        load_config(broken)
+
+
+def test_config_is_frozen() -> None:
+    config = load_config()
+    with pytest.raises(Exception):
+        config.modelling.n_trials = 3  # type: ignore[misc]
+
+
+def test_deep_merge_and_override_parsing() -> None:
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+    assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
+    assert parse_override("tracking.uri=sqlite:///x.db") == {"tracking": {"uri": "sqlite:///x.db"}}
+
+
+def test_project_config_exists_at_the_root() -> None:
+    assert DEFAULT_PROJECT_CONFIG == PROJECT_ROOT / "project_config.yaml"
+    assert DEFAULT_PROJECT_CONFIG.is_file()

@@ -1,0 +1,45 @@
+"""Imports are free of side effects, and the prediction path stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+MODULES = sorted(
+    f"{path.parent.name}.{path.stem}"
+    for folder in ("ml_project", "use_cases")
+    for path in (ROOT / folder).glob("*.py")
+    if path.stem != "__init__"
+)
+HEAVY = ("mlflow", "optuna", "evidently")
+
+
+def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
+    code = (
+        "import json, logging, sys; sys.path.insert(0, sys.argv[1]); import importlib; "
+        f"importlib.import_module('{module}'); "
+        "print(json.dumps({'heavy': sorted(m for m in sys.modules if m.split('.')[0] in %r), "
+        "'handlers': len(logging.getLogger().handlers)}))" % (HEAVY,)
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("module", ["ml_project.prediction", "ml_project.artifacts", "ml_project.validation", "use_cases.predicting_historic_data_local"])
+def test_prediction_path_imports_no_mlflow_optuna_or_evidently(module: str, tmp_path: Path) -> None:
+    assert _import_in_fresh_process(module, tmp_path)["heavy"] == []
+
+
+def test_importing_any_module_writes_nothing_and_configures_no_logging(tmp_path: Path) -> None:
+    for module in MODULES:
+        state = _import_in_fresh_process(module, tmp_path)
+        assert state["handlers"] == 0, module
+    assert list(tmp_path.iterdir()) == []
+    assert "ml_project.tracking" in MODULES and "use_cases.modelling_historic_data_local" in MODULES

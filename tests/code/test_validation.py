@@ -1,0 +1,93 @@
+"""Validation sets bad rows aside by row and column with a reason, and never loses a row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_project.config import ValidationConfig, load_config
+from ml_project.ingestion import DataError
+from ml_project.validation import InputSchema, infer_schema, schema_from_config, validate, validate_engineered
+
+
+@pytest.fixture(scope="module")
+def schema(penguins: pd.DataFrame) -> InputSchema:
+    return infer_schema(penguins, load_config().data, ValidationConfig(range_margin=0.1))
+
+
+def test_schema_records_what_training_saw(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    flipper = schema.column("flipper_length_mm")
+    low, high = penguins["flipper_length_mm"].min(), penguins["flipper_length_mm"].max()
+    margin = 0.1 * (high - low)
+    assert (flipper.minimum, flipper.maximum) == pytest.approx((low - margin, high + margin))
+    assert schema.column("island").categories == ["Biscoe", "Dream", "Torgersen"]
+    assert schema.column("sex").categories == ["female", "male"]
+    assert schema.classes == ["Adelie", "Chinstrap", "Gentoo"]
+    assert schema.feature_names == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex"]
+
+
+def test_schema_round_trips_through_json(schema: InputSchema) -> None:
+    assert InputSchema.model_validate_json(schema.model_dump_json()) == schema
+
+
+def test_valid_rows_pass_untouched_in_count(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    result = validate(penguins, schema)
+    assert len(result.valid) == len(penguins)
+    assert result.quarantine.empty
+    assert result.valid["bill_length_mm"].dtype == np.float64
+
+
+def test_bad_values_are_quarantined_by_row_and_column(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    frame = penguins.head(6).copy().astype({"bill_length_mm": object})
+    frame.loc[1, "bill_length_mm"] = "long"  # wrong type
+    frame.loc[2, "island"] = "Atlantis"  # unknown category
+    frame.loc[3, "body_mass_g"] = 99_999.0  # far outside the trained range
+    frame.loc[4, "bill_length_mm"] = "n/a?"  # wrong type ...
+    frame.loc[4, "flipper_length_mm"] = -5.0  # ... and out of range in the same row
+    result = validate(frame, schema)
+    rows = list(zip(result.quarantine["row"], result.quarantine["column"], result.quarantine["reason"]))
+    assert rows == [
+        (1, "bill_length_mm", "expected a number"),
+        (2, "island", "unknown category (known: Biscoe, Dream, Torgersen)"),
+        (3, "body_mass_g", rows[2][2]),
+        (4, "bill_length_mm", "expected a number"),
+        (4, "flipper_length_mm", rows[4][2]),
+    ]
+    assert rows[2][2].startswith("outside the accepted range [")
+    assert result.quarantine["value"].tolist() == ["long", "Atlantis", "99999.0", "n/a?", "-5.0"]
+    assert sorted(result.valid.index) == [0, 5]
+    assert len(result.valid) + result.quarantined_rows == len(frame)
+
+
+def test_a_type_error_does_not_hide_later_bad_values_in_the_column(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    frame = penguins.head(4).copy().astype({"bill_depth_mm": object})
+    frame.loc[0, "bill_depth_mm"] = "deep"
+    frame.loc[3, "bill_depth_mm"] = 500.0
+    result = validate(frame, schema)
+    assert result.quarantine[["row", "column"]].values.tolist() == [[0, "bill_depth_mm"], [3, "bill_depth_mm"]]
+
+
+def test_missing_values_are_accepted_because_the_pipeline_imputes(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    all_missing = penguins.iloc[[3]]  # the shipped row with every measurement NA
+    assert validate(all_missing, schema).quarantine.empty
+
+
+def test_a_missing_column_refuses_the_table(schema: InputSchema, penguins: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="^data error: new.csv has no column 'island'$"):
+        validate(penguins.drop(columns=["island"]), schema, source="new.csv")
+
+
+def test_training_validation_quarantines_a_missing_target(penguins: pd.DataFrame) -> None:
+    frame = penguins.head(3).copy()
+    frame.loc[1, "species"] = None
+    result = validate(frame, schema_from_config(load_config().data), with_target=True)
+    assert result.quarantine[["row", "column", "reason"]].values.tolist() == [[1, "species", "missing value"]]
+
+
+def test_engineered_matrix_must_keep_rows_and_be_finite() -> None:
+    validate_engineered(np.ones((3, 2)), 3)
+    with pytest.raises(ValueError, match="row count from 4 to 3"):
+        validate_engineered(np.ones((3, 2)), 4)
+    with pytest.raises(ValueError, match="non-finite value in output column 1"):
+        validate_engineered(np.array([[1.0, np.inf]]), 1)
