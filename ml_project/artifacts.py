@@ -91,7 +91,9 @@ def new_version(models_dir: Path) -> str:
     return version
 
 
-def _write_files(bundle: Bundle, folder: Path, reference: pd.DataFrame | None, plots: dict[str, Any]) -> None:
+def _write_files(
+    bundle: Bundle, folder: Path, tables: dict[str, pd.DataFrame], plots: dict[str, Any]
+) -> None:
     import joblib
 
     joblib.dump(bundle.pipeline, folder / PIPELINE_FILE, compress=0)
@@ -103,8 +105,11 @@ def _write_files(bundle: Bundle, folder: Path, reference: pd.DataFrame | None, p
     (folder / "model.json").write_text(json.dumps(bundle.card, indent=2, default=str))
     if bundle.leaderboard is not None:
         bundle.leaderboard.to_csv(folder / "leaderboard.csv", index=False)
-    if reference is not None:
-        reference.to_parquet(folder / "reference.parquet", index=False)
+    for name, table in tables.items():
+        if name.endswith(".parquet"):
+            table.to_parquet(folder / name, index=False)
+        else:
+            table.to_csv(folder / name, index=False)
     if plots:
         (folder / "plots").mkdir()
         for name, figure in plots.items():
@@ -131,16 +136,23 @@ def _point_latest(model_dir: Path, version: str) -> None:
 
 
 def save_bundle(
-    bundle: Bundle, models_dir: Path, reference: pd.DataFrame | None = None, plots: dict[str, Any] | None = None
+    bundle: Bundle,
+    models_dir: Path,
+    tables: dict[str, pd.DataFrame] | None = None,
+    plots: dict[str, Any] | None = None,
 ) -> Bundle:
-    """Write the bundle to a temporary folder, then rename it into place and move `latest`."""
+    """Write the bundle to a temporary folder, then rename it into place and move `latest`.
+
+    `tables` are extra data files by name (e.g. `reference.parquet`, `training_quarantine.csv`).
+    """
     model_dir = models_dir / bundle.model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     version = bundle.version or new_version(model_dir)
     staged = replace(bundle, version=version, card={**bundle.card, "version": version})
     temporary = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
     try:
-        _write_files(staged, temporary, reference, plots or {})
+        temporary.chmod(0o755)  # mkdtemp makes it owner-only; a serving account must be able to read it
+        _write_files(staged, temporary, tables or {}, plots or {})
         _write_manifest(temporary, staged)
         final = model_dir / version
         os.rename(temporary, final)

@@ -252,8 +252,12 @@ def _resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
         return str(path if Path(path).is_absolute() else root / path)
 
     data = resolved.get("data")
-    if isinstance(data, dict) and isinstance(data.get("path"), str) and "://" not in data["path"]:
-        resolved["data"] = {**data, "path": absolute(data["path"])}
+    if isinstance(data, dict) and isinstance(data.get("path"), str):
+        path = data["path"]
+        if path.startswith("file://"):
+            path = path.removeprefix("file://")
+        if "://" not in path:
+            resolved["data"] = {**data, "path": absolute(path)}
     paths = resolved.get("paths")
     if isinstance(paths, dict) and isinstance(paths.get("output"), str):
         resolved["paths"] = {**paths, "output": absolute(paths["output"])}
@@ -270,7 +274,8 @@ def build_config(values: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(values)
     except ValidationError as error:
-        raise ConfigError(_describe(dict(error.errors()[0]))) from None
+        errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")  # a typo explains the rest
+        raise ConfigError(_describe(dict(errors[0]))) from None
 
 
 def load_config(
@@ -286,5 +291,13 @@ def load_config(
     for text in overrides or []:
         merged = deep_merge(merged, parse_override(text))
     if run is not None:
-        merged = deep_merge(merged, {"run": run.model_dump()})
+        given = merged.get("run") or {}
+        wanted = run.model_dump()
+        for key, value in (given.items() if isinstance(given, dict) else []):
+            if wanted.get(key, value) != value:
+                raise ConfigError(
+                    f"config error: run.{key} = {value!r} conflicts with this use case, which runs with "
+                    f"run.{key} = {wanted[key]!r}; pick the use case instead of setting run.*"
+                )
+        merged = deep_merge(merged, {"run": wanted})
     return build_config(_resolve_paths(merged, project_path.resolve().parent))

@@ -30,9 +30,9 @@ def read_table(path: str | Path, query: str | None = None, text_columns: Iterabl
 
     `text_columns` (the categorical features) are read as text, so codes such as '01' keep their form.
     """
-    if isinstance(path, str) and "://" in path:
+    if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         return _read_sql(path, query)
-    file = Path(path)
+    file = Path(str(path).removeprefix("file://"))
     if _file_format(file) == ".csv":
         return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
     return pd.read_parquet(file)

@@ -7,6 +7,8 @@ through it chunk by chunk so memory stays bounded by the chunk size, not the fil
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,21 @@ class _TableWriter:
         self.temporary.unlink(missing_ok=True)
 
 
+@contextmanager
+def _all_cores(pipeline: Any) -> Iterator[None]:
+    """Let a forest predict large chunks on every core, then restore it for single-record use."""
+    model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    has_jobs = "n_jobs" in model.get_params() and type(model).__name__.startswith("RandomForest")
+    before = model.get_params()["n_jobs"] if has_jobs else None
+    if has_jobs:
+        model.set_params(n_jobs=-1)
+    try:
+        yield
+    finally:
+        if has_jobs:
+            model.set_params(n_jobs=before)
+
+
 def _check_output_path(path: Path) -> None:
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"data error: output {path} must end in .csv or .parquet")
@@ -125,19 +142,21 @@ def predict_file(
     """Stream `input_path` through the model into `output_path`; rejected rows go to `quarantine_path`."""
     for path in (output_path, quarantine_path):
         _check_output_path(path)
-    required = bundle.schema.feature_names + ([bundle.schema.id_column] if bundle.schema.id_column else [])
-    require_columns(table_columns(input_path), required, str(input_path))
-    text_columns = [c.name for c in bundle.schema.columns if c.kind == "categorical"]
+    id_columns = [bundle.schema.id_column] if bundle.schema.id_column else []
+    require_columns(table_columns(input_path), bundle.schema.feature_names + id_columns, str(input_path))
+    # Ids are read as text: a type inferred per chunk could change between chunks (42, then 'P200').
+    text_columns = [c.name for c in bundle.schema.columns if c.kind == "categorical"] + id_columns
     predictions, quarantine = _TableWriter(output_path), _TableWriter(quarantine_path)
     rows = predicted = quarantined = 0
     try:
-        for chunk in iter_chunks(input_path, chunk_size, text_columns):
-            chunk_predictions, chunk_quarantine = predict_frame(bundle, chunk, source=str(input_path))
-            predictions.write(chunk_predictions)
-            quarantine.write(chunk_quarantine)
-            rows += len(chunk)
-            predicted += len(chunk_predictions)
-            quarantined += int(chunk_quarantine["row"].nunique())
+        with _all_cores(bundle.pipeline):
+            for chunk in iter_chunks(input_path, chunk_size, text_columns):
+                chunk_predictions, chunk_quarantine = predict_frame(bundle, chunk, source=str(input_path))
+                predictions.write(chunk_predictions)
+                quarantine.write(chunk_quarantine)
+                rows += len(chunk)
+                predicted += len(chunk_predictions)
+                quarantined += int(chunk_quarantine["row"].nunique())
         if rows == 0:
             empty = pd.DataFrame(columns=bundle.schema.feature_names)
             predictions.write(predict_valid(bundle, empty))

@@ -24,6 +24,8 @@ def _mlflow() -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
+    # mlflow configures its own logger on import; keep its INFO chatter off the console.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     return mlflow
 
 

@@ -109,7 +109,11 @@ def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, l
             converted = _coerce_datetime(original)
         else:
             converted = _coerce_text(original)
-        failed = converted.isna() & original.notna()
+        # Only values that came out missing can have failed; checking just those keeps clean columns cheap.
+        missing = converted.isna().to_numpy()
+        failed = pd.Series(False, index=frame.index)
+        if missing.any():
+            failed[missing] = original[missing].notna().to_numpy()
         if failed.any():
             failures.append(
                 pd.DataFrame(

@@ -33,11 +33,8 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
     """The modelling run, reusable by other use cases (retraining, comparisons)."""
     data = config.data
     raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
-    quarantine_file = config.paths.output / "quarantine" / f"{NAME}.csv"
     if len(raw.quarantine):
-        quarantine_file.parent.mkdir(parents=True, exist_ok=True)
-        raw.quarantine.to_csv(quarantine_file, index=False)
-        logger.warning("%d rows set aside (missing target or unparsable values): %s", raw.quarantined_rows, quarantine_file)
+        logger.warning("%d rows set aside (missing target or unparsable values); see training_quarantine.csv in the bundle", raw.quarantined_rows)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
     X, y = split_features_target(modelling_rows, data)
     result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
@@ -75,8 +72,11 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
         versions=package_versions(),
         leaderboard=result.leaderboard,
     )
-    reference = modelling_rows[[*data.features.all, data.target]]
-    saved = save_bundle(bundle, config.paths.models, reference=reference, plots=plots)
+    tables = {
+        "reference.parquet": modelling_rows[[*data.features.all, data.target]],
+        "training_quarantine.csv": raw.quarantine,
+    }
+    saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
     run_id = None
     if config.tracking.enabled:
         from ml_project.tracking import log_modelling_run

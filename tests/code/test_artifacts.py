@@ -13,7 +13,7 @@ from ml_project.artifacts import LATEST, MANIFEST, BundleError, load_bundle, sav
 
 BUNDLE_FILES = {
     "config.yaml", "fingerprint.json", "leaderboard.csv", "metrics.json", "model.json", "pipeline.joblib",
-    "reference.parquet", "schema.json", "versions.json", "plots/confusion_matrix.png",
+    "reference.parquet", "schema.json", "training_quarantine.csv", "versions.json", "plots/confusion_matrix.png",
     "plots/feature_importance.png", "plots/leaderboard.png",
 }
 

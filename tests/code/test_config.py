@@ -63,7 +63,24 @@ def test_metric_and_algorithms_default_from_the_task(tmp_path: Path) -> None:
 
 def test_the_run_axes_are_set_by_the_use_case() -> None:
     run = RunConfig(mode="prediction", data="production", environment="deployed")
-    assert load_config(overrides=["run.mode=modelling"], run=run).run == run
+    assert load_config(overrides=["run.mode=prediction"], run=run).run == run
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides=["run.mode=modelling"], run=run)
+    assert str(raised.value) == (
+        "config error: run.mode = 'modelling' conflicts with this use case, which runs with run.mode = 'prediction'; "
+        "pick the use case instead of setting run.*"
+    )
+
+
+def test_a_misspelt_section_is_named_before_what_it_leaves_missing() -> None:
+    with pytest.raises(ConfigError, match="^config error: datta is not a known key$"):
+        load_config(overrides=["datta.target=species", "data=null"])
+
+
+def test_file_urls_are_files() -> None:
+    assert load_config(overrides=[f"data.path=file://{PROJECT_ROOT}/data/penguins.csv"]).data.path == str(
+        PROJECT_ROOT / "data" / "penguins.csv"
+    )
 
 
 @pytest.mark.parametrize(

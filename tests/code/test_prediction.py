@@ -88,3 +88,19 @@ def test_unsupported_output_suffix_is_refused(trained, tmp_path: Path) -> None: 
     _, report = trained
     with pytest.raises(DataError, match=r"must end in .csv or .parquet$"):
         predict_file(report.bundle, PENGUINS, tmp_path / "o.json", tmp_path / "q.csv", chunk_size=100)
+
+
+def test_ids_keep_their_text_across_chunks(trained, penguins: pd.DataFrame, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    _, report = trained
+    bundle = replace(report.bundle, schema=report.bundle.schema.model_copy(update={"id_column": "tag"}))
+    tags = [str(n) for n in range(300)] + [f"P{n}" for n in range(300, 344)]  # numeric-looking, then not
+    source = tmp_path / "tagged.csv"
+    penguins.assign(tag=tags).to_csv(source, index=False)
+    counts = predict_file(bundle, source, tmp_path / "o.csv", tmp_path / "q.csv", chunk_size=100)
+    assert counts.predicted == 344
+    assert pd.read_csv(tmp_path / "o.csv", dtype={"id": str})["id"].tolist() == tags
+    penguins.to_csv(tmp_path / "untagged.csv", index=False)
+    with pytest.raises(DataError, match="has no column 'tag'$"):
+        predict_file(bundle, tmp_path / "untagged.csv", tmp_path / "o2.csv", tmp_path / "q2.csv", chunk_size=100)
