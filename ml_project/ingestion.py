@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,18 @@ def _file_format(path: Path) -> str:
     return suffix
 
 
+@contextmanager
+def _readable(file: Path) -> Iterator[None]:
+    """A file that is not what its suffix says is the user's to fix: one line, not a traceback."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"data error: cannot read {file} as {file.suffix.lstrip('.')}: {first_line}") from None
+
+
 def read_table(path: str | Path, query: str | None = None, text_columns: Iterable[str] = ()) -> pd.DataFrame:
     """Read a CSV or parquet file, or the result of `query` on an SQLAlchemy URL.
 
@@ -33,9 +46,10 @@ def read_table(path: str | Path, query: str | None = None, text_columns: Iterabl
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         return _read_sql(path, query)
     file = Path(str(path).removeprefix("file://"))
-    if _file_format(file) == ".csv":
-        return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
-    return pd.read_parquet(file)
+    with _readable(file):
+        if _file_format(file) == ".csv":
+            return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
+        return pd.read_parquet(file)
 
 
 def _read_sql(url: str, query: str | None) -> pd.DataFrame:
@@ -60,10 +74,11 @@ def iter_chunks(path: str | Path, chunk_size: int, text_columns: Iterable[str] =
     """
     file = Path(path)
     start = 0
-    for chunk in _raw_chunks(file, chunk_size, list(text_columns)):
-        chunk.index = pd.RangeIndex(start, start + len(chunk))
-        start += len(chunk)
-        yield chunk
+    with _readable(file):
+        for chunk in _raw_chunks(file, chunk_size, list(text_columns)):
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
 
 
 def _raw_chunks(file: Path, chunk_size: int, text_columns: list[str]) -> Iterable[pd.DataFrame]:
@@ -80,11 +95,12 @@ def _raw_chunks(file: Path, chunk_size: int, text_columns: list[str]) -> Iterabl
 def table_columns(path: str | Path) -> list[str]:
     """The column names of a file, read without loading its rows."""
     file = Path(path)
-    if _file_format(file) == ".csv":
-        return list(pd.read_csv(file, nrows=0).columns)
-    import pyarrow.parquet as pq
+    with _readable(file):
+        if _file_format(file) == ".csv":
+            return list(pd.read_csv(file, nrows=0).columns)
+        import pyarrow.parquet as pq
 
-    return list(pq.ParquetFile(file).schema_arrow.names)
+        return list(pq.ParquetFile(file).schema_arrow.names)
 
 
 def require_columns(columns: Iterable[str], required: Iterable[str], source: str) -> None:

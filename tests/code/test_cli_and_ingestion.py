@@ -85,3 +85,12 @@ def test_categorical_codes_keep_their_text(tmp_path: Path) -> None:
     source.write_text("code,x\n01,1.5\n10,2.5\n")
     assert read_table(source, text_columns=["code"])["code"].tolist() == ["01", "10"]
     assert next(iter_chunks(source, 10, text_columns=["code"]))["code"].tolist() == ["01", "10"]
+
+
+def test_a_file_that_is_not_what_its_suffix_says_is_a_data_error(tmp_path: Path) -> None:
+    fake = tmp_path / "table.parquet"
+    fake.write_text("species,island\nAdelie,Dream\n")
+    with pytest.raises(DataError, match=rf"^data error: cannot read {fake} as parquet: .*magic bytes"):
+        list(iter_chunks(fake, 10))
+    with pytest.raises(DataError, match=rf"^data error: cannot read {fake} as parquet"):
+        read_table(fake)
