@@ -27,6 +27,7 @@ from ml_project.validation import InputSchema
 MANIFEST = "manifest.json"
 PIPELINE_FILE = "pipeline.joblib"
 LATEST = "latest"
+REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.json", "config.yaml", "model.json", "versions.json")
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
 
 
@@ -178,6 +179,9 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
     if not manifest_path.is_file():
         raise BundleError(f"bundle error: {folder} has no {MANIFEST}; it is not a model bundle")
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    for required in REQUIRED_FILES:
+        if required not in manifest.get("files", {}):
+            raise BundleError(f"bundle error: {manifest_path} does not list {required}; refusing to load an unverified bundle")
     for name, expected in manifest["files"].items():
         file = folder / name
         if not file.is_file():

@@ -55,6 +55,17 @@ def test_a_tampered_file_is_refused_before_unpickling(trained, tmp_path: Path) -
     )
 
 
+def test_a_manifest_that_skips_the_pipeline_is_refused(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(report.bundle.path, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    del manifest["files"]["pipeline.joblib"]
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"manifest.json does not list pipeline.joblib; refusing to load an unverified bundle$"):
+        load_bundle(copy)
+
+
 def test_a_missing_file_or_bundle_is_named(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, report = trained
     copy = tmp_path / "bundle"
