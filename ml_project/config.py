@@ -100,6 +100,10 @@ class ModellingConfig(StrictModel):
     n_folds: int = Field(default=5, ge=2)
     metric: str
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    holdout_split: Literal["random", "latest"] = Field(
+        default="random",
+        description="random (stratified for classification) or latest: the most recent rows by the first datetime feature.",
+    )
     seed: int = 42
     n_jobs: int = Field(default=1, ge=1, description="Parallel CV folds; 1 keeps runs cheap and reproducible.")
 
@@ -178,6 +182,8 @@ class Config(StrictModel):
                 raise ValueError(
                     f"modelling.algorithms: '{algorithm}' is not one of: {', '.join(ALGORITHMS[task])} ({task})"
                 )
+        if self.modelling.holdout_split == "latest" and not self.data.features.datetime:
+            raise ValueError("modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by")
         if len(set(self.modelling.algorithms)) != len(self.modelling.algorithms):
             raise ValueError("modelling.algorithms lists an algorithm more than once")
         return self

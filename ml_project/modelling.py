@@ -133,7 +133,12 @@ def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.Dat
 
 
 def split_holdout(frame: pd.DataFrame, data: DataConfig, modelling: ModellingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out `holdout_fraction` of rows, stratified by class for classification."""
+    """Hold out `holdout_fraction` of rows: a seeded random sample (stratified for classification),
+    or with `holdout_split: latest` the most recent rows, so a forecast is judged on the future."""
+    if modelling.holdout_split == "latest":
+        ordered = frame.sort_values(data.features.datetime[0], kind="stable", na_position="first")
+        cut = len(ordered) - max(1, round(len(ordered) * modelling.holdout_fraction))
+        return ordered.iloc[:cut], ordered.iloc[cut:]
     stratify = frame[data.target].astype(str) if data.task == "classification" else None
     modelling_rows, holdout_rows = train_test_split(
         frame, test_size=modelling.holdout_fraction, random_state=modelling.seed, stratify=stratify

@@ -132,3 +132,12 @@ def test_deep_merge_and_override_parsing() -> None:
 def test_project_config_exists_at_the_root() -> None:
     assert DEFAULT_PROJECT_CONFIG == PROJECT_ROOT / "project_config.yaml"
     assert DEFAULT_PROJECT_CONFIG.is_file()
+
+
+def test_a_latest_holdout_needs_a_datetime_feature() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides=["modelling.holdout_split=latest"])
+    assert str(raised.value) == (
+        "config error: modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by"
+    )
+    assert load_config(CONFIGS / "seattle_temps_regression.yaml", ["modelling.holdout_split=latest"]).modelling.holdout_split == "latest"

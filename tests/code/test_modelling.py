@@ -1,0 +1,27 @@
+"""Holdout splits and the leaderboard's ranking rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ml_project.config import load_config
+from ml_project.modelling import split_holdout
+
+from ..conftest import CONFIGS
+
+
+def test_random_holdout_is_stratified_and_seeded(penguins: pd.DataFrame) -> None:
+    config = load_config()
+    modelling, holdout = split_holdout(penguins, config.data, config.modelling)
+    again, _ = split_holdout(penguins, config.data, config.modelling)
+    assert len(holdout) == 69 and len(modelling) == 275
+    assert list(modelling.index) == list(again.index)
+    assert holdout["species"].value_counts().to_dict() == {"Adelie": 30, "Gentoo": 25, "Chinstrap": 14}
+
+
+def test_latest_holdout_takes_the_most_recent_rows() -> None:
+    config = load_config(CONFIGS / "seattle_temps_regression.yaml", ["modelling.holdout_split=latest", "modelling.holdout_fraction=0.25"])
+    frame = pd.DataFrame({"date": pd.to_datetime(["2010-01-03", "2010-01-01", None, "2010-01-04", "2010-01-02"]), "temp": [3, 1, 9, 4, 2]})
+    modelling, holdout = split_holdout(frame, config.data, config.modelling)
+    assert holdout["temp"].tolist() == [4]  # round(5 × 0.25) = 1 row, the latest
+    assert modelling["temp"].tolist() == [9, 1, 2, 3]  # a missing time never lands in the holdout
