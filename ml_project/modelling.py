@@ -183,8 +183,10 @@ def search(
 ) -> ModellingResult:
     """Optuna TPE over algorithms and their parameters, each trial scored by k-fold CV.
 
-    Every configured algorithm is tried first with its defaults, so the leaderboard always shows
-    the baseline ("no skill") next to the real candidates; the rest of the budget goes to TPE.
+    Algorithms without hyperparameters (the baseline) are scored once, outside the study, so the
+    sampler never spends budget on them again; every other algorithm is tried first with its
+    defaults, then TPE takes the rest of the `n_trials` budget. The leaderboard therefore always
+    shows the baseline ("no skill") next to the real candidates.
     """
     import optuna
 
@@ -198,12 +200,10 @@ def search(
     folds = _folds(data.task, modelling)
     rows: list[dict[str, Any]] = []
 
-    def objective(trial: Any) -> float:
-        algorithm = trial.suggest_categorical("algorithm", modelling.algorithms)
-        params = ALGORITHMS[data.task][algorithm].sample(trial)
+    def score_candidate(algorithm: str, params: dict[str, Any]) -> float:
         pipeline = build_pipeline(algorithm, params, data, preprocessing, modelling.seed)
         scores = cross_validate(pipeline, X, y, cv=folds, scoring=scoring, n_jobs=modelling.n_jobs, error_score="raise")
-        row: dict[str, Any] = {"trial": trial.number, "algorithm": algorithm, "params": json.dumps(params, sort_keys=True)}
+        row: dict[str, Any] = {"trial": len(rows), "algorithm": algorithm, "params": json.dumps(params, sort_keys=True)}
         for name in metric_names:
             values = scores[f"test_{name}"] * (-1.0 if SCORERS[name].startswith("neg_") else 1.0)
             row[f"mean_{name}"] = float(np.mean(values))
@@ -212,17 +212,32 @@ def search(
         rows.append(row)
         return float(row[f"mean_{modelling.metric}"])
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if modelling.greater_is_better else "minimize", sampler=optuna.samplers.TPESampler(seed=modelling.seed))
-    for algorithm in modelling.algorithms[: modelling.n_trials]:
-        defaults = ALGORITHMS[data.task][algorithm].defaults
-        study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{k}": v for k, v in defaults.items()}})
     if modelling.n_trials < len(modelling.algorithms):
         logger.warning(
             "modelling.n_trials = %d is below the %d algorithms: only the first %d are tried",
             modelling.n_trials, len(modelling.algorithms), modelling.n_trials,
         )
-    study.optimize(objective, n_trials=modelling.n_trials, show_progress_bar=progress)
+    candidates = modelling.algorithms[: modelling.n_trials]
+    fixed = [algorithm for algorithm in candidates if not ALGORITHMS[data.task][algorithm].defaults]
+    tuned = [algorithm for algorithm in modelling.algorithms if ALGORITHMS[data.task][algorithm].defaults]
+    for algorithm in fixed:
+        score_candidate(algorithm, {})
+    remaining = modelling.n_trials - len(rows)
+    if tuned and remaining > 0:
+
+        def objective(trial: Any) -> float:
+            algorithm = trial.suggest_categorical("algorithm", tuned)
+            return score_candidate(algorithm, ALGORITHMS[data.task][algorithm].sample(trial))
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            direction="maximize" if modelling.greater_is_better else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=modelling.seed),
+        )
+        for algorithm in [a for a in candidates if a in tuned]:
+            defaults = ALGORITHMS[data.task][algorithm].defaults
+            study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{k}": v for k, v in defaults.items()}})
+        study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
 
     leaderboard = _rank(pd.DataFrame(rows), modelling)
     best = leaderboard.iloc[0]

@@ -22,6 +22,8 @@ def test_holdout_skill_and_leaderboard_beat_the_baseline(trained) -> None:  # ty
     assert list(leaderboard["rank"]) == list(range(1, len(leaderboard) + 1))
     assert leaderboard["mean_f1_macro"].is_monotonic_decreasing
     assert set(leaderboard["algorithm"]) == set(config.modelling.algorithms)  # each tried at least once
+    assert (leaderboard["algorithm"] == "baseline").sum() == 1  # scored once; no budget spent on it again
+    assert sorted(leaderboard["trial"]) == list(range(config.modelling.n_trials))
     baseline = leaderboard.loc[leaderboard["algorithm"] == "baseline", "mean_f1_macro"].max()
     assert leaderboard.iloc[0]["mean_f1_macro"] > baseline + 0.5
     assert leaderboard.iloc[0]["algorithm"] != "baseline"
