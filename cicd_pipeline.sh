@@ -16,6 +16,6 @@ echo "== mypy"
   --no-error-summary ml_project use_cases deployment
 
 echo "== pytest"
-.venv/bin/pytest tests --cov=ml_project --cov=use_cases --cov-report=term-missing:skip-covered "$@"
+.venv/bin/pytest tests --cov --cov-config=tests/.coveragerc --cov-report=term-missing:skip-covered "$@"
 
 echo "== cicd_pipeline.sh passed in $((SECONDS - started)) s"
