@@ -178,9 +178,18 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"bundle error: {folder} has no {MANIFEST}; it is not a model bundle")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    try:
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+        if not isinstance(files, dict) or not isinstance(manifest["version"], str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise BundleError(f"bundle error: {manifest_path} is not a valid manifest; refusing to load the bundle") from None
+    for name in files:
+        if not (folder / name).resolve().is_relative_to(folder.resolve()):
+            raise BundleError(f"bundle error: {manifest_path} lists '{name}', outside the bundle; refusing to load it")
     for required in REQUIRED_FILES:
-        if required not in manifest.get("files", {}):
+        if required not in files:
             raise BundleError(f"bundle error: {manifest_path} does not list {required}; refusing to load an unverified bundle")
     for name, expected in manifest["files"].items():
         file = folder / name
@@ -193,6 +202,16 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def _read_schema(path: Path) -> InputSchema:
+    from pydantic import ValidationError
+
+    try:
+        return InputSchema.model_validate_json(path.read_text())
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise BundleError(f"bundle error: {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
 def load_bundle(path: Path) -> Bundle:
     """Verify, then load. Nothing is unpickled before the manifest checks out."""
     import joblib
@@ -202,7 +221,7 @@ def load_bundle(path: Path) -> Bundle:
     leaderboard_file = folder / "leaderboard.csv"
     return Bundle(
         pipeline=joblib.load(folder / PIPELINE_FILE),
-        schema=InputSchema.model_validate_json((folder / "schema.json").read_text()),
+        schema=_read_schema(folder / "schema.json"),
         model_name=manifest["model_name"],
         version=manifest["version"],
         metrics=json.loads((folder / "metrics.json").read_text()),

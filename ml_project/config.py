@@ -90,7 +90,7 @@ class PreprocessingConfig(StrictModel):
 
 class ValidationConfig(StrictModel):
     range_margin: float = Field(
-        default=0.1, ge=0.0, description="Allowed overshoot of the trained range, as a share of its width."
+        default=0.1, ge=0.0, le=10.0, description="Allowed overshoot of the trained range, as a share of its width."
     )
 
 
@@ -104,7 +104,7 @@ class ModellingConfig(StrictModel):
         default="random",
         description="random (stratified for classification) or latest: the most recent rows by the first datetime feature.",
     )
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, lt=2**32)
     n_jobs: int = Field(default=1, ge=1, description="Parallel CV folds; 1 keeps runs cheap and reproducible.")
 
     @property
@@ -118,6 +118,12 @@ class PredictionConfig(StrictModel):
 
 class PathsConfig(StrictModel):
     output: Path = Path("output")
+
+    @model_validator(mode="after")
+    def _not_the_project_root(self) -> PathsConfig:
+        if self.output.resolve() == PROJECT_ROOT:
+            raise ValueError("paths.output must name a folder for generated files, not the project root")
+        return self
 
     @property
     def models(self) -> Path:
@@ -133,6 +139,12 @@ class TrackingConfig(StrictModel):
     uri: str = "sqlite:///mlflow.db"
     experiment: str
     model_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _model_name_is_a_folder_name(self) -> TrackingConfig:
+        if set(self.model_name) == {"."}:
+            raise ValueError(f"tracking.model_name = '{self.model_name}' is not a folder name; use letters, digits, _ . -")
+        return self
 
 
 class RunConfig(StrictModel):
@@ -163,7 +175,10 @@ class Config(StrictModel):
         task = data.get("task") if isinstance(data, dict) else None
         if task not in METRICS:
             return values
-        modelling = dict(values.get("modelling") or {})
+        modelling = values.get("modelling", {})
+        if not isinstance(modelling, dict):
+            return values  # pydantic names the key: "modelling = 5: Input should be a valid dictionary"
+        modelling = dict(modelling)
         modelling.setdefault("metric", DEFAULT_METRIC[task])
         modelling.setdefault("algorithms", list(ALGORITHMS[task]))
         return {**values, "modelling": modelling}
@@ -265,7 +280,7 @@ def _resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
         if "://" not in path:
             resolved["data"] = {**data, "path": absolute(path)}
     paths = resolved.get("paths")
-    if isinstance(paths, dict) and isinstance(paths.get("output"), str):
+    if isinstance(paths, dict) and isinstance(paths.get("output"), str) and paths["output"].strip():
         resolved["paths"] = {**paths, "output": absolute(paths["output"])}
     tracking = resolved.get("tracking")
     if isinstance(tracking, dict) and isinstance(tracking.get("uri"), str):

@@ -116,7 +116,9 @@ def require_columns(columns: Iterable[str], required: Iterable[str], source: str
 
 def load_modelling_data(config: DataConfig) -> pd.DataFrame:
     """The historic table with the configured features, target and id present."""
-    frame = read_table(config.path, config.query, text_columns=config.features.categorical)
+    # A class label is text: '1' must not become '1.0' because the column also holds a missing value.
+    labels = [config.target] if config.task == "classification" else []
+    frame = read_table(config.path, config.query, text_columns=[*config.features.categorical, *labels])
     required = [*config.features.all, config.target] + ([config.id_column] if config.id_column else [])
     require_columns(frame.columns, required, config.path)
     if frame.empty:

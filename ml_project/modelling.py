@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
 from ml_project.evaluation import available_metrics
+from ml_project.ingestion import DataError
 from ml_project.preprocessing import Encoding, build_preprocessor
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,30 @@ def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.Dat
     if data.task == "classification":
         y = y.astype(str)
     return frame[data.features.all], y
+
+
+def check_feasible(y: pd.Series, data: DataConfig, modelling: ModellingConfig) -> None:
+    """Refuse, with the key to change, a table too small for the holdout and folds asked for."""
+    rows = len(y)
+    holdout = round(rows * modelling.holdout_fraction)
+    if rows == 0:
+        raise DataError(f"data error: {data.path} has no valid row left after validation (see the quarantine reasons in the log)")
+    if holdout < 1 or rows - holdout < 2 * modelling.n_folds:
+        raise ConfigError(
+            f"config error: modelling.holdout_fraction = {modelling.holdout_fraction} and modelling.n_folds = "
+            f"{modelling.n_folds} do not fit {rows} valid rows (holdout {holdout}, modelling {rows - holdout})"
+        )
+    if data.task != "classification":
+        return
+    counts = y.astype(str).value_counts()
+    if len(counts) < 2:
+        raise DataError(f"data error: data.target '{data.target}' has a single class '{counts.index[0]}'; classification needs two or more")
+    smallest, label = int(counts.min()), str(counts.idxmin())
+    if smallest * (1 - modelling.holdout_fraction) < modelling.n_folds or smallest < 2:
+        raise ConfigError(
+            f"config error: modelling.n_folds = {modelling.n_folds} needs every class in each fold; class '{label}' "
+            f"of '{data.target}' has only {smallest} valid rows (lower n_folds, or drop or merge that class)"
+        )
 
 
 def split_holdout(frame: pd.DataFrame, data: DataConfig, modelling: ModellingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -70,7 +70,7 @@ class _TableWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        self.temporary = path.with_name(f".{path.name}.{os.getpid()}.{id(self)}.partial")
         self._writer: Any = None
         self._schema: Any = None
         self._empty: pd.DataFrame | None = None
@@ -84,6 +84,9 @@ class _TableWriter:
             return
         table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
         if self._writer is None:
+            # A column with only missing values has no type yet (e.g. ids of quarantined rows): text.
+            fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+            table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
             self._schema = table.schema
             self._writer = self._open(table.schema)
         self._writer.write_table(table)
@@ -142,6 +145,12 @@ def predict_file(
     """Stream `input_path` through the model into `output_path`; rejected rows go to `quarantine_path`."""
     for path in (output_path, quarantine_path):
         _check_output_path(path)
+    paths = {"input": input_path.resolve(), "output": output_path.resolve(), "quarantine": quarantine_path.resolve()}
+    if len(set(paths.values())) < 3:
+        raise DataError(
+            "data error: input, output and quarantine must be three different files; got "
+            + ", ".join(f"{name} {path}" for name, path in paths.items())
+        )
     id_columns = [bundle.schema.id_column] if bundle.schema.id_column else []
     require_columns(table_columns(input_path), bundle.schema.feature_names + id_columns, str(input_path))
     # Ids are read as text: a type inferred per chunk could change between chunks (42, then 'P200').

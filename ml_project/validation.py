@@ -101,19 +101,20 @@ def _parse_decimal_text(values: pd.Series) -> pd.Series:
 
 
 def _coerce_datetime(values: pd.Series) -> pd.Series:
+    """Timestamps with offsets are converted to UTC; naive ones are taken as UTC already."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.astype("datetime64[ns]")
 
 
 def _coerce_text(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+    if pd.api.types.is_object_dtype(values):
         text = values
-    else:
+    else:  # categorical, string or numeric dtypes: plain objects, so missing stays missing
         text = values.astype(object)
     return text.where(text.isna(), text.astype(str)).astype(object)
 
@@ -126,11 +127,12 @@ def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, l
     """
     coerced = frame.copy()
     failures: list[pd.DataFrame] = []
-    expected = {"numerical": "a number", "datetime": "a date/time", "categorical": "text"}
+    expected = {"numerical": "a finite number", "datetime": "a date/time", "categorical": "text"}
     for name, kind in kinds.items():
         original = frame[name]
         if kind == "numerical":
             converted = _coerce_numeric(original)
+            converted = converted.where(np.isfinite(converted))  # ±inf is no measurement: quarantined
         elif kind == "datetime":
             converted = _coerce_datetime(original)
         else:

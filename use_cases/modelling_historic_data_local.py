@@ -14,7 +14,7 @@ from ml_project.artifacts import Bundle, fingerprint_frame, package_versions, sa
 from ml_project.cli import main_entry, make_parser
 from ml_project.config import Config, RunConfig
 from ml_project.ingestion import load_modelling_data
-from ml_project.modelling import SCORERS, search, split_features_target, split_holdout
+from ml_project.modelling import SCORERS, check_feasible, search, split_features_target, split_holdout
 from ml_project.validation import infer_schema, schema_from_config, validate, validate_engineered
 
 NAME = "modelling_historic_data_local"
@@ -35,6 +35,7 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
     raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
     if len(raw.quarantine):
         logger.warning("%d rows set aside (missing target or unparsable values); see training_quarantine.csv in the bundle", raw.quarantined_rows)
+    check_feasible(raw.valid[data.target], data, config.modelling)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
     X, y = split_features_target(modelling_rows, data)
     result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)

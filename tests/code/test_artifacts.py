@@ -91,3 +91,20 @@ def test_a_new_version_moves_latest_and_keeps_the_old_one(trained, tmp_path: Pat
         [first.version, second.version, LATEST]
     )
     assert not [p for p in (tmp_path / "penguins").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("{bad", "is not a valid manifest; refusing to load the bundle$"),
+        ("[]", "is not a valid manifest; refusing to load the bundle$"),
+        ('{"version": "v", "model_name": "m", "files": {"../../etc/hostname": "0"}}', "lists '../../etc/hostname', outside the bundle; refusing to load it$"),
+    ],
+)
+def test_a_broken_manifest_is_a_bundle_error(trained, tmp_path: Path, manifest: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(report.bundle.path, copy)
+    (copy / MANIFEST).write_text(manifest)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(copy)

@@ -119,7 +119,9 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 def test_config_is_frozen() -> None:
     config = load_config()
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="Instance is frozen"):
         config.modelling.n_trials = 3  # type: ignore[misc]
 
 
@@ -141,3 +143,18 @@ def test_a_latest_holdout_needs_a_datetime_feature() -> None:
         "config error: modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by"
     )
     assert load_config(CONFIGS / "seattle_temps_regression.yaml", ["modelling.holdout_split=latest"]).modelling.holdout_split == "latest"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("modelling=5", "config error: modelling = 5: Input should be a valid dictionary or instance of ModellingConfig"),
+        ("tracking.model_name=..", "config error: tracking.model_name = '..' is not a folder name; use letters, digits, _ . -"),
+        ("paths.output=.", "config error: paths.output must name a folder for generated files, not the project root"),
+        ("modelling.seed=-1", "config error: modelling.seed = -1: Input should be greater than or equal to 0"),
+    ],
+)
+def test_values_that_would_misplace_or_break_a_run_are_refused(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides=[override])
+    assert str(raised.value) == message

@@ -53,7 +53,7 @@ def test_predict_file_with_bad_rows(trained, penguins: pd.DataFrame, tmp_path: P
     assert rejected[["id", "row", "column"]].values.tolist() == [
         [5, 5, "bill_length_mm"], [17, 17, "island"], [18, 18, "body_mass_g"], [40, 40, "sex"]
     ]
-    assert rejected["reason"].tolist()[:2] == ["expected a number", "unknown category (known: Biscoe, Dream, Torgersen)"]
+    assert rejected["reason"].tolist()[:2] == ["expected a finite number", "unknown category (known: Biscoe, Dream, Torgersen)"]
     assert sorted([*predicted["id"], *rejected["id"]]) == list(range(344))
 
 
@@ -104,3 +104,45 @@ def test_ids_keep_their_text_across_chunks(trained, penguins: pd.DataFrame, tmp_
     penguins.to_csv(tmp_path / "untagged.csv", index=False)
     with pytest.raises(DataError, match="has no column 'tag'$"):
         predict_file(bundle, tmp_path / "untagged.csv", tmp_path / "o2.csv", tmp_path / "q2.csv", chunk_size=100)
+
+
+def test_category_dtype_columns_from_parquet_are_scored(trained, penguins: pd.DataFrame, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    source = tmp_path / "categorical.parquet"
+    penguins.assign(sex=penguins["sex"].astype("category"), island=penguins["island"].astype("category")).to_parquet(source)
+    counts = predict_file(report.bundle, source, tmp_path / "o.csv", tmp_path / "q.csv", chunk_size=100)
+    assert (counts.predicted, counts.quarantined) == (344, 0)
+
+
+def test_a_quarantine_chunk_with_only_missing_ids_does_not_fix_the_id_type(trained, penguins: pd.DataFrame, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    _, report = trained
+    bundle = replace(report.bundle, schema=report.bundle.schema.model_copy(update={"id_column": "tag"}))
+    frame = penguins.head(4).assign(tag=[None, "P1", "P2", "P3"])
+    frame.loc[0, "island"] = "Atlantis"
+    frame.loc[3, "island"] = "Atlantis"
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    counts = predict_file(bundle, tmp_path / "in.csv", tmp_path / "o.csv", tmp_path / "q.csv", chunk_size=2)
+    assert (counts.predicted, counts.quarantined) == (2, 2)
+    assert pd.read_csv(tmp_path / "q.csv")["id"].tolist()[1] == "P3"
+
+
+def test_outputs_may_not_overwrite_the_input_or_each_other(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    copy = tmp_path / "in.csv"
+    copy.write_bytes(PENGUINS.read_bytes())
+    with pytest.raises(DataError, match="^data error: input, output and quarantine must be three different files"):
+        predict_file(report.bundle, copy, tmp_path / "o.csv", copy, chunk_size=100)
+    with pytest.raises(DataError, match="must be three different files"):
+        predict_file(report.bundle, copy, tmp_path / "o.csv", tmp_path / "o.csv", chunk_size=100)
+    assert copy.read_bytes() == PENGUINS.read_bytes()
+
+
+def test_infinite_values_are_quarantined(trained, penguins: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    _, report = trained
+    frame = penguins.head(3).copy()
+    frame.loc[1, "bill_length_mm"] = np.inf
+    predictions, quarantine = predict_frame(report.bundle, frame)
+    assert quarantine[["row", "column", "reason"]].values.tolist() == [[1, "bill_length_mm", "expected a finite number"]]
+    assert len(predictions) == 2

@@ -48,10 +48,10 @@ def test_bad_values_are_quarantined_by_row_and_column(schema: InputSchema, pengu
     result = validate(frame, schema)
     rows = list(zip(result.quarantine["row"], result.quarantine["column"], result.quarantine["reason"]))
     assert rows == [
-        (1, "bill_length_mm", "expected a number"),
+        (1, "bill_length_mm", "expected a finite number"),
         (2, "island", "unknown category (known: Biscoe, Dream, Torgersen)"),
         (3, "body_mass_g", rows[2][2]),
-        (4, "bill_length_mm", "expected a number"),
+        (4, "bill_length_mm", "expected a finite number"),
         (4, "flipper_length_mm", rows[4][2]),
     ]
     assert rows[2][2].startswith("outside the accepted range [")
@@ -100,3 +100,12 @@ def test_fast_text_to_number_parsing_agrees_with_pandas() -> None:
     np.testing.assert_array_equal(_coerce_numeric(text).to_numpy(), pd.to_numeric(text, errors="coerce").to_numpy())
     mixed = pd.Series([1.5, "x", None], dtype=object)  # not all text: the general path
     np.testing.assert_array_equal(_coerce_numeric(mixed).to_numpy(), np.array([1.5, np.nan, np.nan]))
+
+
+def test_timestamps_with_several_offsets_are_read_as_utc() -> None:
+    from ml_project.validation import _coerce_datetime
+
+    stamps = pd.Series(["2010-03-01T00:00:00-08:00", "2010-04-01T00:00:00-07:00", "2010-04-02 05:00", "not a time"])
+    assert _coerce_datetime(stamps).astype(str).tolist() == [
+        "2010-03-01 08:00:00", "2010-04-01 07:00:00", "2010-04-02 05:00:00", "NaT"
+    ]

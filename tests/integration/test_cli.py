@@ -104,10 +104,39 @@ def test_another_dataset_target_and_task_need_only_a_config(config: str, extra: 
     holdout = json.loads((bundle / "metrics.json").read_text())["holdout"]
     assert set(holdout) == metrics
     leaderboard = pd.read_csv(bundle / "leaderboard.csv")
-    baseline = leaderboard.loc[leaderboard["algorithm"] == "baseline", "mean_" + leaderboard.columns[4].split("_", 1)[1]]
+    metric = json.loads((bundle / "model.json").read_text())["metric"]
+    baseline = leaderboard.loc[leaderboard["algorithm"] == "baseline", f"mean_{metric}"]
     assert leaderboard.iloc[0]["algorithm"] != "baseline"
     assert len(baseline) == 1
+    assert leaderboard.iloc[0][f"mean_{metric}"] < 0.5 * baseline.iloc[0]  # both metrics here are errors: lower wins
     if config.startswith("seattle"):
         schema = json.loads((bundle / "schema.json").read_text())
         assert [c["kind"] for c in schema["columns"]] == ["datetime"]
         assert holdout["mape"] < 0.15  # time of day and season explain most of an hourly temperature
+
+
+@pytest.mark.parametrize(
+    ("table", "overrides", "message"),
+    [
+        ("single_class", [], "data error: data.target 'species' has a single class 'Adelie'; classification needs two or more"),
+        ("rare_class", [], "config error: modelling.n_folds = 3 needs every class in each fold; class 'Chinstrap' of 'species' has only 2 valid rows (lower n_folds, or drop or merge that class)"),
+        ("penguins", ["modelling.holdout_fraction=0.001"], "config error: modelling.holdout_fraction = 0.001 and modelling.n_folds = 3 do not fit 344 valid rows (holdout 0, modelling 344)"),
+        ("no_valid_row", [], "data error: {path} has no valid row left after validation (see the quarantine reasons in the log)"),
+    ],
+)
+def test_training_data_that_cannot_be_modelled_is_a_one_line_error(
+    table: str, overrides: list[str], message: str, tmp_path: Path, penguins: pd.DataFrame
+) -> None:
+    frames = {
+        "single_class": penguins[penguins["species"] == "Adelie"],
+        "rare_class": pd.concat([penguins[penguins["species"] != "Chinstrap"], penguins[penguins["species"] == "Chinstrap"].head(2)]),
+        "penguins": penguins,
+        "no_valid_row": penguins.assign(species=None),
+    }
+    path = tmp_path / f"{table}.csv"
+    frames[table].to_csv(path, index=False)
+    sets = _sets(*FAST, *output_overrides(tmp_path), f"data.path={path}", *overrides)
+    result = run_use_case("modelling_historic_data_local", *sets, "--no-progress", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == message.format(path=path)
+    assert "Traceback" not in result.stderr
