@@ -27,6 +27,7 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
 }
 DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
+MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
 
 
 class ConfigError(Exception):
@@ -139,6 +140,18 @@ class TrackingConfig(StrictModel):
     uri: str = "sqlite:///mlflow.db"
     experiment: str
     model_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _uri_is_an_mlflow_store(self) -> TrackingConfig:
+        """Caught at load, not after training: a wrong URI must not cost a run."""
+        scheme = self.uri.split("://", 1)[0].split("+", 1)[0] if "://" in self.uri else ""
+        if scheme and scheme not in MLFLOW_SCHEMES:
+            raise ValueError(
+                f"tracking.uri = '{self.uri}' is not an MLflow store; expected one of: "
+                + ", ".join(f"{name}://" for name in MLFLOW_SCHEMES)
+                + ", or a folder path"
+            )
+        return self
 
     @model_validator(mode="after")
     def _model_name_is_a_folder_name(self) -> TrackingConfig:

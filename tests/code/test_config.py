@@ -152,6 +152,11 @@ def test_a_latest_holdout_needs_a_datetime_feature() -> None:
         ("tracking.model_name=..", "config error: tracking.model_name = '..' is not a folder name; use letters, digits, _ . -"),
         ("paths.output=.", "config error: paths.output must name a folder for generated files, not the project root"),
         ("modelling.seed=-1", "config error: modelling.seed = -1: Input should be greater than or equal to 0"),
+        (
+            "tracking.uri=bogus://x",
+            "config error: tracking.uri = 'bogus://x' is not an MLflow store; expected one of: sqlite://, postgresql://, "
+            "mysql://, mssql://, file://, http://, https://, databricks://, or a folder path",
+        ),
     ],
 )
 def test_values_that_would_misplace_or_break_a_run_are_refused(override: str, message: str) -> None:
