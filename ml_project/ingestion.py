@@ -46,6 +46,7 @@ def read_table(path: str | Path, query: str | None = None, text_columns: Iterabl
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         return _read_sql(path, query)
     file = Path(str(path).removeprefix("file://"))
+    table_columns(file)
     with _readable(file):
         if _file_format(file) == ".csv":
             return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
@@ -97,10 +98,19 @@ def table_columns(path: str | Path) -> list[str]:
     file = Path(path)
     with _readable(file):
         if _file_format(file) == ".csv":
-            return list(pd.read_csv(file, nrows=0).columns)
-        import pyarrow.parquet as pq
+            import csv
 
-        return list(pq.ParquetFile(file).schema_arrow.names)
+            with file.open(newline="") as handle:
+                names = next(csv.reader(handle), [])
+        else:
+            import pyarrow.parquet as pq
+
+            names = list(pq.ParquetFile(file).schema_arrow.names)
+    # pandas would rename a repeated CSV header to 'name.1' and silently use the first one.
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"data error: {file} has column '{repeated[0]}' more than once; names must be unique")
+    return names
 
 
 def require_columns(columns: Iterable[str], required: Iterable[str], source: str) -> None:

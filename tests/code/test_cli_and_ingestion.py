@@ -94,3 +94,16 @@ def test_a_file_that_is_not_what_its_suffix_says_is_a_data_error(tmp_path: Path)
         list(iter_chunks(fake, 10))
     with pytest.raises(DataError, match=rf"^data error: cannot read {fake} as parquet"):
         read_table(fake)
+
+
+def test_a_repeated_column_name_is_refused_in_csv_and_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_file = tmp_path / "twice.csv"
+    csv_file.write_text("island,bill_length_mm,island\nDream,39.1,Biscoe\n")
+    parquet_file = tmp_path / "twice.parquet"
+    pq.write_table(pa.table([pa.array(["Dream"]), pa.array(["Biscoe"])], names=["island", "island"]), parquet_file)
+    for file in (csv_file, parquet_file):
+        with pytest.raises(DataError, match=rf"^data error: {file} has column 'island' more than once; names must be unique$"):
+            read_table(file)
