@@ -34,7 +34,9 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
     data = config.data
     raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
     if len(raw.quarantine):
-        logger.warning("%d rows set aside (missing target or unparsable values); see training_quarantine.csv in the bundle", raw.quarantined_rows)
+        top = raw.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
+        reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())
+        logger.warning("%d rows set aside, most often for %s; each is listed in training_quarantine.csv", raw.quarantined_rows, reasons)
     check_feasible(raw.valid[data.target], data, config.modelling)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
     X, y = split_features_target(modelling_rows, data)

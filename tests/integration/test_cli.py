@@ -140,3 +140,5 @@ def test_training_data_that_cannot_be_modelled_is_a_one_line_error(
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == message.format(path=path)
     assert "Traceback" not in result.stderr
+    if table == "no_valid_row":  # the error points at the log: the reasons are there
+        assert "344 rows set aside, most often for species: missing value (344)" in result.stderr
