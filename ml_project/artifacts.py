@@ -191,7 +191,7 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
     for required in REQUIRED_FILES:
         if required not in files:
             raise BundleError(f"bundle error: {manifest_path} does not list {required}; refusing to load an unverified bundle")
-    for name, expected in manifest["files"].items():
+    for name, expected in files.items():
         file = folder / name
         if not file.is_file():
             raise BundleError(f"bundle error: {folder} is missing {name}, listed in {MANIFEST}")

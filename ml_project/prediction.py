@@ -77,11 +77,14 @@ class _TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append rows; the first non-empty frame fixes the column types (an empty one cannot)."""
-        import pyarrow as pa
-
         if frame.empty and self._writer is None:
             self._empty = frame
             return
+        self._append(frame)
+
+    def _append(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
         table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
         if self._writer is None:
             # A column with only missing values has no type yet (e.g. ids of quarantined rows): text.
@@ -103,11 +106,7 @@ class _TableWriter:
     def close(self) -> None:
         """Finish the file and move it into place in one rename: no reader sees half an output."""
         if self._writer is None and self._empty is not None:
-            import pyarrow as pa
-
-            table = pa.Table.from_pandas(self._empty, preserve_index=False)
-            self._writer = self._open(table.schema)
-            self._writer.write_table(table)
+            self._append(self._empty)  # only empty frames came: a file with just the header
         if self._writer is not None:
             self._writer.close()
             os.replace(self.temporary, self.path)
