@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -23,6 +24,8 @@ import pandas as pd
 import yaml
 
 from ml_project.validation import InputSchema
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PIPELINE_FILE = "pipeline.joblib"
@@ -50,6 +53,7 @@ class Bundle:
     leaderboard: pd.DataFrame | None = None
     version: str = ""
     path: Path | None = None
+    compiled: Any = field(default=None, compare=False, repr=False)  # the verified numpy fast path, if any
 
     @property
     def classes(self) -> list[str]:
@@ -219,7 +223,7 @@ def load_bundle(path: Path) -> Bundle:
     folder = resolve_bundle_path(Path(path))
     manifest = verify_manifest(folder)
     leaderboard_file = folder / "leaderboard.csv"
-    return Bundle(
+    bundle = Bundle(
         pipeline=joblib.load(folder / PIPELINE_FILE),
         schema=_read_schema(folder / "schema.json"),
         model_name=manifest["model_name"],
@@ -232,3 +236,23 @@ def load_bundle(path: Path) -> Bundle:
         leaderboard=pd.read_csv(leaderboard_file) if leaderboard_file.exists() else None,
         path=folder,
     )
+    return with_fast_path(bundle)
+
+
+def with_fast_path(bundle: Bundle) -> Bundle:
+    """Attach the compiled numpy path when it reproduces the sklearn pipeline on a schema sample.
+
+    Checked at every load, so a pipeline step the compiler does not know, or any disagreement,
+    falls back to the sklearn pipeline instead of serving different numbers.
+    """
+    from ml_project.compiled import compile_pipeline, verify_compiled
+
+    compiled = compile_pipeline(bundle.pipeline)
+    if compiled is None:
+        logger.info("model %s: a pipeline step has no compiled form; predicting through scikit-learn", bundle.version)
+        return bundle
+    reason = verify_compiled(compiled, bundle.pipeline, bundle.schema)
+    if reason is not None:
+        logger.warning("model %s: compiled path disagrees with scikit-learn (%s); not used", bundle.version, reason)
+        return bundle
+    return replace(bundle, compiled=compiled)

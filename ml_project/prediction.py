@@ -7,7 +7,7 @@ through it chunk by chunk so memory stays bounded by the chunk size, not the fil
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,34 @@ class PredictionCounts:
     quarantined: int
 
 
+def predict_columns(bundle: Bundle, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """The one model call: (labels or values, class probabilities or None, class names).
+
+    `columns` maps every feature to a validated 1-D array (a DataFrame works as is). The bundle's
+    compiled numpy path is used when it was verified at load; otherwise the sklearn pipeline.
+    """
+    compiled = bundle.compiled
+    if bundle.schema.task == "classification":
+        # The label is read off the probabilities: one pass through the model instead of two.
+        if compiled is not None:
+            proba = compiled.predict_proba(columns)
+        else:
+            proba = bundle.pipeline.predict_proba(_frame(bundle, columns))
+        classes = [str(label) for label in bundle.pipeline.classes_]
+        return np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba, classes
+    if compiled is not None:
+        values = compiled.predict(columns)
+    else:
+        values = bundle.pipeline.predict(_frame(bundle, columns))
+    return np.asarray(values, dtype="float64"), None, []
+
+
+def _frame(bundle: Bundle, columns: Mapping[str, Any]) -> pd.DataFrame:
+    if isinstance(columns, pd.DataFrame):
+        return columns
+    return pd.DataFrame({name: columns[name] for name in bundle.schema.feature_names})
+
+
 def predict_valid(bundle: Bundle, valid: pd.DataFrame) -> pd.DataFrame:
     """Predictions for rows that passed validation: id, prediction, proba_<class>..., model_version."""
     id_column = bundle.schema.id_column
@@ -42,15 +70,11 @@ def predict_valid(bundle: Bundle, valid: pd.DataFrame) -> pd.DataFrame:
         out["prediction"] = np.array([], dtype=object if bundle.schema.task == "classification" else "float64")
         for label in bundle.classes:
             out[f"proba_{label}"] = np.array([], dtype="float64")
-    elif bundle.schema.task == "classification":
-        # The label is read off the probabilities: one pass through the model instead of two.
-        proba = bundle.pipeline.predict_proba(features)
-        model_classes = [str(label) for label in bundle.pipeline.classes_]
-        out["prediction"] = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
-        for index, label in enumerate(model_classes):
-            out[f"proba_{label}"] = proba[:, index]
     else:
-        out["prediction"] = bundle.pipeline.predict(features).astype("float64")
+        labels, proba, classes = predict_columns(bundle, features)
+        out["prediction"] = labels
+        for index, label in enumerate(classes):
+            out[f"proba_{label}"] = proba[:, index] if proba is not None else None
     out["model_version"] = bundle.version
     return pd.DataFrame(out, index=valid.index)
 
