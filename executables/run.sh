@@ -2,6 +2,7 @@
 # README command 1. Sets up the environment from Pipfile.lock if needed, then runs:
 #   ./executables/run.sh [--flags]            the default job: modelling_historic_data_local
 #   ./executables/run.sh <use_case> [args]    any use case in use_cases/ (see --help of each)
+#   ./executables/run.sh serve [args]         the prediction service in the foreground (deployment/serve.py)
 #   ./executables/run.sh <command> [args]     a command of the environment, e.g. mlflow ui
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ name=modelling_historic_data_local
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
   name="$1"
   shift
+fi
+if [ "$name" = serve ]; then
+  exec .venv/bin/python -m deployment.serve "$@"
 fi
 if [ -f "use_cases/$name.py" ]; then
   exec .venv/bin/python -m "use_cases.$name" "$@"
@@ -24,5 +28,6 @@ fi
     base="$(basename "$file" .py)"
     [ "$base" != __init__ ] && echo "  $base"
   done
+  echo "  serve  (the prediction service)"
 } >&2
 exit 2

@@ -117,6 +117,36 @@ class PredictionConfig(StrictModel):
     chunk_size: int = Field(default=100_000, ge=1)
 
 
+class ServiceConfig(StrictModel):
+    """The HTTP prediction service (`./executables/run.sh serve`) and the client use cases."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Interface to bind; 0.0.0.0 for every one.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="Server processes, each with its own copy of the model.")
+    max_batch_records: int = Field(default=1000, ge=1, le=100_000, description="Most records one request may carry.")
+    max_body_bytes: int = Field(default=4_194_304, ge=1024, description="Largest request body accepted, in bytes.")
+    micro_batch_records: int = Field(
+        default=64, ge=1, le=100_000, description="Most records predicted together across concurrent requests."
+    )
+    micro_batch_wait_ms: float = Field(
+        default=2.0, ge=0.0, le=1000.0, description="Longest wait for more requests when traffic is concurrent."
+    )
+    url: str | None = Field(default=None, description="Base URL of a running service, for the deployed-server client.")
+
+    @model_validator(mode="after")
+    def _url_is_http(self) -> ServiceConfig:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"service.url = '{self.url}' must start with http:// or https://")
+        return self
+
+
+class PredictionLogConfig(StrictModel):
+    """Where every production prediction is stored (SQLAlchemy URL; SQLite under paths.output by default)."""
+
+    enabled: bool = True
+    url: str | None = Field(default=None, description="SQLAlchemy URL; null means sqlite:///<paths.output>/prediction_log.db")
+
+
 class PathsConfig(StrictModel):
     output: Path = Path("output")
 
@@ -175,8 +205,17 @@ class Config(StrictModel):
     validation: ValidationConfig = ValidationConfig()
     modelling: ModellingConfig
     prediction: PredictionConfig = PredictionConfig()
+    service: ServiceConfig = ServiceConfig()
+    prediction_log: PredictionLogConfig = PredictionLogConfig()
     paths: PathsConfig = PathsConfig()
     tracking: TrackingConfig
+
+    @property
+    def prediction_log_url(self) -> str | None:
+        """The prediction log's SQLAlchemy URL, or None when logging is switched off."""
+        if not self.prediction_log.enabled:
+            return None
+        return self.prediction_log.url or f"sqlite:///{self.paths.output / 'prediction_log.db'}"
 
     @model_validator(mode="before")
     @classmethod
@@ -295,11 +334,12 @@ def _resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
     paths = resolved.get("paths")
     if isinstance(paths, dict) and isinstance(paths.get("output"), str) and paths["output"].strip():
         resolved["paths"] = {**paths, "output": absolute(paths["output"])}
-    tracking = resolved.get("tracking")
-    if isinstance(tracking, dict) and isinstance(tracking.get("uri"), str):
-        uri = tracking["uri"]
-        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-            resolved["tracking"] = {**tracking, "uri": "sqlite:///" + absolute(uri.removeprefix("sqlite:///"))}
+    for section, key in (("tracking", "uri"), ("prediction_log", "url")):
+        values_of = resolved.get(section)
+        if isinstance(values_of, dict) and isinstance(values_of.get(key), str):
+            uri = values_of[key]
+            if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+                resolved[section] = {**values_of, key: "sqlite:///" + absolute(uri.removeprefix("sqlite:///"))}
     return resolved
 
 

@@ -55,3 +55,57 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     config = make_config(output)
     report = run_modelling(config, progress=False)
     return config, report
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """`./executables/run.sh serve` as a real process on a free loopback port."""
+
+    def __init__(self, output: Path, *overrides: str, model: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = output
+        sets = [*output_overrides(output), f"service.port={self.port}", *overrides]
+        command = [sys.executable, "-m", "deployment.serve", *[arg for item in sets for arg in ("--set", item)]]
+        if model is not None:
+            command += ["--model", str(model)]
+        self.log = output / f"server-{self.port}.out"
+        output.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as sink:
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout: float = 60.0) -> float:
+        """Seconds until /health answered 200; fails with the server's output if it died."""
+        import time
+
+        import httpx
+
+        began = time.perf_counter()
+        while time.perf_counter() - began < timeout:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return time.perf_counter() - began
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError(f"no 200 on /health within {timeout} s: {self.log.read_text()}")
+
+    def stop(self, timeout: float = 60.0) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise

@@ -13,7 +13,7 @@ from ..conftest import ROOT
 
 MODULES = sorted(
     f"{path.parent.name}.{path.stem}"
-    for folder in ("ml_project", "use_cases")
+    for folder in ("ml_project", "use_cases", "deployment")
     for path in (ROOT / folder).glob("*.py")
     if path.stem != "__init__"
 )
@@ -32,9 +32,34 @@ def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
     return dict(json.loads(result.stdout))
 
 
-@pytest.mark.parametrize("module", ["ml_project.prediction", "ml_project.artifacts", "ml_project.validation", "use_cases.predicting_historic_data_local"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "ml_project.prediction",
+        "ml_project.artifacts",
+        "ml_project.validation",
+        "use_cases.predicting_historic_data_local",
+        "use_cases.predicting_production_data_local",
+        "use_cases.predicting_production_data_deployed_server",
+    ],
+)
 def test_prediction_path_imports_no_mlflow_optuna_or_evidently(module: str, tmp_path: Path) -> None:
     assert _import_in_fresh_process(module, tmp_path)["heavy"] == []
+
+
+def test_the_service_and_its_start_imports_no_mlflow_optuna_evidently_nor_pandera(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Cold start is part of the contract: pandera alone costs a second, and records are checked without it."""
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); "
+        "from pathlib import Path; from deployment.service import create_app; import deployment.serve; "
+        "from ml_project.artifacts import load_bundle; from ml_project.config import ServiceConfig; "
+        "create_app(load_bundle(Path(sys.argv[2])), ServiceConfig()); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'optuna', 'evidently', 'pandera'})))"
+    )
+    bundle = trained[1].bundle.path
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT), str(bundle)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
 
 
 def test_importing_any_module_writes_nothing_and_configures_no_logging(tmp_path: Path) -> None:

@@ -1,0 +1,105 @@
+"""Run the prediction service in the foreground: ./executables/run.sh serve [--config FILE] [--set k=v ...]
+
+Loads and verifies the bundle (the latest of tracking.model_name under paths.output, or --model)
+and opens the prediction log before the port opens; serves on service.host:service.port with
+service.workers processes. SIGTERM or Ctrl-C stops taking connections, answers the requests in
+flight, flushes the prediction log, then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+from ml_project.artifacts import load_bundle
+from ml_project.cli import main_entry, make_parser
+from ml_project.config import Config, ConfigError, RunConfig, ServiceConfig
+from ml_project.prediction_log import PredictionLog
+
+NAME = "serve"
+RUN = RunConfig(mode="prediction", data="production", environment="local")
+# How a worker process (and every deployment target) finds its bundle and settings.
+ENV_BUNDLE = "ML_PROJECT_BUNDLE"
+ENV_SERVICE = "ML_PROJECT_SERVICE"
+ENV_LOG_URL = "ML_PROJECT_PREDICTION_LOG_URL"
+logger = logging.getLogger(NAME)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a taken port in one line before the model is loaded, not after."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"config error: service.host:service.port = {host}:{port} cannot be used: {error.strerror}"
+            ) from None
+
+
+def app_from_environment() -> Any:
+    """App factory for worker processes and deployment targets: bundle, settings and log URL from env vars."""
+    from deployment.service import create_app
+
+    bundle_path = os.environ.get(ENV_BUNDLE)
+    if not bundle_path:
+        raise RuntimeError(f"{ENV_BUNDLE} is not set: it must name the model bundle folder to serve")
+    settings = ServiceConfig.model_validate(json.loads(os.environ.get(ENV_SERVICE) or "{}"))
+    log_url = os.environ.get(ENV_LOG_URL)
+    return create_app(load_bundle(Path(bundle_path)), settings, PredictionLog(log_url) if log_url else None)
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    logger.info("stopped by signal %d after draining requests", signum)
+
+
+def main(config: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from deployment.service import create_app
+
+    settings = config.service
+    check_port_free(settings.host, settings.port)
+    bundle = load_bundle(args.model or config.paths.models / config.tracking.model_name)
+    log_url = config.prediction_log_url
+    print(f"serving model {bundle.model_name} version {bundle.version} from {bundle.path}", flush=True)
+    print(f"prediction log: {log_url or 'off'}", flush=True)
+    print(f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM", flush=True)
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    # uvicorn drains connections on SIGTERM, then re-raises the signal to the handler it found; a
+    # handler of ours (instead of the default, which kills) turns that clean stop into exit 0.
+    signal.signal(signal.SIGTERM, _stopped)
+    if settings.workers == 1:
+        app = create_app(bundle, settings, PredictionLog(log_url) if log_url else None)
+        uvicorn.run(app, **common)
+        return 0
+    os.environ[ENV_BUNDLE] = str(bundle.path)
+    os.environ[ENV_SERVICE] = settings.model_dump_json()
+    if log_url:
+        PredictionLog(log_url).close()  # fail fast on a bad URL before the workers start
+        os.environ[ENV_LOG_URL] = log_url
+    uvicorn.run("deployment.serve:app_from_environment", factory=True, workers=settings.workers, **common)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    result = make_parser(NAME, __doc__ or NAME)
+    result.prog = "./executables/run.sh serve"
+    result.add_argument("--model", type=Path, help="bundle folder (default: latest bundle of tracking.model_name)")
+    return result
+
+
+if __name__ == "__main__":
+    main_entry(NAME, parser(), RUN, main)

@@ -1,0 +1,238 @@
+"""The FastAPI prediction service: a thin HTTP skin over `ml_project.serving.Scorer`.
+
+`create_app(bundle, settings, log)` takes a bundle that is already loaded and verified, so the
+port never opens before the model is ready. Every deployment target (local, docker, heroku,
+app engine, cloud function, lambda, sagemaker) serves this one app.
+
+Contract: GET /health, GET /model, POST /predict (one record or a list). Bad input is a 4xx whose
+`detail` names the field; within a list, valid records are predicted and invalid ones carry
+their errors. Importing this module imports no mlflow, optuna, evidently or pandera.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ml_project.artifacts import Bundle
+from ml_project.config import ServiceConfig
+from ml_project.prediction_log import PredictionLog
+from ml_project.serving import REQUEST_ID_PATTERN, MicroBatcher, Scorer, new_request_id
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+class FieldError(BaseModel):
+    field: str | None = Field(description="the feature at fault; null when the record as a whole is")
+    message: str
+    value: Any = None
+
+
+class RecordResult(BaseModel):
+    request_id: str = Field(description="unique per record; join later labels on it")
+    id: str | int | None = Field(default=None, description="the record's id column, when the model has one")
+    prediction: str | float | None = None
+    probabilities: dict[str, float] | None = Field(default=None, description="per class (classification)")
+    model_version: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="why this record was not predicted")
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model_name: str
+    model_version: str
+    results: list[RecordResult]
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="one line naming the field or limit at fault")
+    request_id: str | None = None
+    results: list[RecordResult] | None = None
+
+
+class Health(BaseModel):
+    status: str
+    model_name: str
+    model_version: str
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _json(status: int, body: dict[str, Any], request_id: str | None = None) -> Response:
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return Response(json.dumps(body, allow_nan=False), status_code=status, media_type="application/json", headers=headers)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it exceeds `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, f"request body of {declared} bytes exceeds service.max_body_bytes = {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, f"request body exceeds service.max_body_bytes = {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _records(body: bytes, max_records: int) -> list[Any]:
+    if not body.strip():
+        raise _Refused(422, "request body is empty; send one record (a JSON object) or a list of records")
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _Refused(400, "request body is not valid JSON: nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _Refused(400, f"request body is not valid JSON: {str(error).splitlines()[0]}") from None
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
+        raise _Refused(422, f"request body must be a JSON object (one record) or a list of records, not {type(payload).__name__}")
+    if not payload:
+        raise _Refused(422, "request body is an empty list; send at least one record")
+    if len(payload) > max_records:
+        raise _Refused(413, f"request holds {len(payload)} records; service.max_batch_records = {max_records}")
+    return payload
+
+
+def _openapi(app: FastAPI, scorer: Scorer, settings: ServiceConfig) -> dict[str, Any]:
+    """The generated document, plus the request body: one Record or a list, Record built from the schema."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    record_schema = scorer.model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update(record_schema.pop("$defs", {}))
+    components["Record"] = record_schema
+    record_ref = {"$ref": "#/components/schemas/Record"}
+    body_schema = {
+        "oneOf": [
+            record_ref,
+            {"type": "array", "items": record_ref, "minItems": 1, "maxItems": settings.max_batch_records},
+        ]
+    }
+    document["paths"]["/predict"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": body_schema}},
+    }
+    app.openapi_schema = document
+    return document
+
+
+def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None = None) -> FastAPI:
+    """The service for one loaded bundle; `log` (if any) is flushed and closed at shutdown."""
+    scorer = Scorer(bundle, log, source="service")
+    batcher = MicroBatcher(scorer.predict, settings.micro_batch_records, settings.micro_batch_wait_ms / 1000)
+    with_id = bundle.schema.id_column is not None
+    model_info = {
+        "model_name": bundle.model_name,
+        "model_version": bundle.version,
+        "algorithm": bundle.card.get("algorithm"),
+        "task": bundle.schema.task,
+        "trained_at": bundle.card.get("trained_at"),
+        "metric": bundle.card.get("metric"),
+        "metrics": bundle.metrics.get("holdout", {}),
+        "schema": bundle.schema.model_dump(),
+        "bundle": str(bundle.path) if bundle.path else None,
+        "prediction_path": "compiled numpy" if bundle.compiled is not None else "scikit-learn pipeline",
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        logger.info("serving %s version %s", bundle.model_name, bundle.version)
+        try:
+            yield
+        finally:
+            await batcher.stop()  # uvicorn has drained the connections: answer what is queued
+            if log is not None:
+                log.close()
+                logger.info("prediction log flushed: %d rows written", log.written)
+
+    app = FastAPI(
+        title=f"{bundle.model_name} prediction service",
+        version=bundle.version,
+        description=(
+            f"Predicts `{bundle.schema.target}` ({bundle.schema.task}) with model {bundle.model_name} "
+            f"version {bundle.version}. POST one record or a list of up to {settings.max_batch_records}."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.get("/health", response_model=Health, responses={503: {"model": ErrorResponse}})
+    async def health() -> Response:
+        """200 when the model is loaded and the service takes requests."""
+        body = {"status": "ok", "model_name": bundle.model_name, "model_version": bundle.version}
+        return _json(200, body)
+
+    @app.get("/model")
+    async def model() -> Response:
+        """Name, version, training time, holdout metrics and the feature schema of the served model."""
+        return _json(200, model_info)
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={
+            400: {"model": ErrorResponse, "description": "body is not valid JSON"},
+            413: {"model": ErrorResponse, "description": "too many records or too large a body"},
+            415: {"model": ErrorResponse, "description": "body is not application/json"},
+            422: {"model": ErrorResponse, "description": "no record could be predicted; each one's errors"},
+        },
+    )
+    async def predict(request: Request) -> Response:
+        """Predict one record or a list; a record that fails validation gets its errors instead."""
+        given = request.headers.get("x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
+        try:
+            content_type = request.headers.get("content-type", "")
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise _Refused(415, f"content-type '{content_type or 'none'}' is not application/json")
+            items = _records(await _read_body(request, settings.max_body_bytes), settings.max_batch_records)
+        except _Refused as refused:
+            return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
+        parsed, outcomes = scorer.split(items, request_id)
+        valid = [(record, outcome) for record, outcome in zip(parsed, outcomes) if record is not None]
+        if valid:
+            results = await batcher.submit([record for record, _ in valid])
+            for (_, outcome), (prediction, probabilities) in zip(valid, results):
+                outcome.prediction, outcome.probabilities = prediction, probabilities
+            scorer.record_log(request_id, [record for record, _ in valid], [outcome for _, outcome in valid])
+        body: dict[str, Any] = {
+            "request_id": request_id,
+            "model_name": bundle.model_name,
+            "model_version": bundle.version,
+            "results": [outcome.as_dict(bundle.version, with_id) for outcome in outcomes],
+        }
+        if valid:
+            return _json(200, body, request_id)
+        first = outcomes[0]
+        where = f"record 0: " if len(outcomes) > 1 else ""
+        detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")
+        return _json(422, {"detail": detail, **body}, request_id)
+
+    app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
+    return app
