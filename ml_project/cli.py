@@ -16,10 +16,11 @@ from pathlib import Path
 from ml_project.artifacts import BundleError
 from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, ConfigError, RunConfig, load_config
 from ml_project.ingestion import DataError
+from ml_project.streaming import ServiceUnavailable
 
 logger = logging.getLogger("ml_project")
 
-USER_ERRORS = (ConfigError, DataError, BundleError)
+USER_ERRORS = (ConfigError, DataError, BundleError, ServiceUnavailable)
 
 
 def make_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -109,3 +110,25 @@ def main_entry(
     main: Callable[[Config, argparse.Namespace], int],
 ) -> None:
     sys.exit(run(name, parser, run_config, main))
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser, concurrency: bool) -> None:
+    """Flags of the production-stream use cases: what to send, how much at a time, how fast."""
+    parser.add_argument("--input", type=Path, help="CSV or parquet file of instances (default: data.path)")
+    parser.add_argument("--batch-size", type=_positive, default=1, help="records per request (default: %(default)s)")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests per second; 0 = as fast as possible")
+    parser.add_argument("--limit", type=_positive, help="send at most this many records (default: all)")
+    if concurrency:
+        parser.add_argument(
+            "--concurrency", type=_positive, default=1, help="requests in flight at once (default: %(default)s)"
+        )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
