@@ -47,6 +47,8 @@ def app_from_environment() -> Any:
     """App factory for worker processes and deployment targets: bundle, settings and log URL from env vars."""
     from deployment.service import create_app
 
+    if not logging.getLogger().handlers:  # a worker process: its messages go to stderr like the parent's
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [worker %(process)d] %(message)s")
     bundle_path = os.environ.get(ENV_BUNDLE)
     if not bundle_path:
         raise RuntimeError(f"{ENV_BUNDLE} is not set: it must name the model bundle folder to serve")
@@ -68,9 +70,10 @@ def main(config: Config, args: argparse.Namespace) -> int:
     check_port_free(settings.host, settings.port)
     bundle = load_bundle(args.model or config.paths.models / config.tracking.model_name)
     log_url = config.prediction_log_url
+    # Opened before the port: a bad URL is one line and exit 2, not a server that cannot log.
+    log = PredictionLog(log_url) if log_url else None
     print(f"serving model {bundle.model_name} version {bundle.version} from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
-    print(f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM", flush=True)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -81,15 +84,18 @@ def main(config: Config, args: argparse.Namespace) -> int:
     # uvicorn drains connections on SIGTERM, then re-raises the signal to the handler it found; a
     # handler of ours (instead of the default, which kills) turns that clean stop into exit 0.
     signal.signal(signal.SIGTERM, _stopped)
+    listening = f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM"
     if settings.workers == 1:
-        app = create_app(bundle, settings, PredictionLog(log_url) if log_url else None)
+        app = create_app(bundle, settings, log)
+        print(listening, flush=True)
         uvicorn.run(app, **common)
         return 0
+    if log is not None:
+        log.close()  # each worker opens its own: the writer thread would not survive the fork
+        os.environ[ENV_LOG_URL] = str(log_url)
     os.environ[ENV_BUNDLE] = str(bundle.path)
     os.environ[ENV_SERVICE] = settings.model_dump_json()
-    if log_url:
-        PredictionLog(log_url).close()  # fail fast on a bad URL before the workers start
-        os.environ[ENV_LOG_URL] = log_url
+    print(f"{listening}; {settings.workers} workers", flush=True)
     uvicorn.run("deployment.serve:app_from_environment", factory=True, workers=settings.workers, **common)
     return 0
 

@@ -113,7 +113,8 @@ def _records(body: bytes, max_records: int) -> list[Any]:
     if not payload:
         raise _Refused(422, "request body is an empty list; send at least one record")
     if len(payload) > max_records:
-        raise _Refused(413, f"request holds {len(payload)} records; service.max_batch_records = {max_records}")
+        # 422, not 413: the list breaks the documented schema (maxItems); 413 is for the body's bytes.
+        raise _Refused(422, f"request holds {len(payload)} records; service.max_batch_records = {max_records}")
     return payload
 
 
@@ -181,7 +182,7 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         lifespan=lifespan,
     )
 
-    @app.get("/health", response_model=Health, responses={503: {"model": ErrorResponse}})
+    @app.get("/health", response_model=Health)
     async def health() -> Response:
         """200 when the model is loaded and the service takes requests."""
         body = {"status": "ok", "model_name": bundle.model_name, "model_version": bundle.version}
@@ -197,9 +198,9 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         response_model=PredictResponse,
         responses={
             400: {"model": ErrorResponse, "description": "body is not valid JSON"},
-            413: {"model": ErrorResponse, "description": "too many records or too large a body"},
+            413: {"model": ErrorResponse, "description": "body larger than service.max_body_bytes"},
             415: {"model": ErrorResponse, "description": "body is not application/json"},
-            422: {"model": ErrorResponse, "description": "no record could be predicted; each one's errors"},
+            422: {"model": ErrorResponse, "description": "not one record or a list of 1..max records, or none valid"},
         },
     )
     async def predict(request: Request) -> Response:

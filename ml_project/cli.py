@@ -16,11 +16,12 @@ from pathlib import Path
 from ml_project.artifacts import BundleError
 from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, ConfigError, RunConfig, load_config
 from ml_project.ingestion import DataError
+from ml_project.prediction_log import PredictionLogError
 from ml_project.streaming import ServiceUnavailable
 
 logger = logging.getLogger("ml_project")
 
-USER_ERRORS = (ConfigError, DataError, BundleError, ServiceUnavailable)
+USER_ERRORS = (ConfigError, DataError, BundleError, PredictionLogError, ServiceUnavailable)
 
 
 def make_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -69,7 +70,7 @@ def setup_logging(logs_dir: Path, name: str, level: str) -> Path:
     root.addHandler(console)
     root.addHandler(file_handler)
     root.setLevel(logging.DEBUG)
-    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "git"):
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "git", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return log_file
 

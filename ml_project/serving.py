@@ -29,7 +29,8 @@ from ml_project.validation import ColumnSchema, InputSchema
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+# A client may name its request; 48 characters leave room for "-<index>" within the log's 64.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,48}$"
 
 
 def _text(value: Any) -> Any:
@@ -140,10 +141,9 @@ def _errors(error: ValidationError) -> list[RecordError]:
 
 @dataclass(frozen=True)
 class ParsedRecord:
-    """A record that passed validation: its values in schema order, and the record as received."""
+    """A record that passed validation: its values in schema order, and its id if it has one."""
 
     values: tuple[Any, ...]
-    raw: dict[str, Any]
     record_id: Any = None
 
 
@@ -195,7 +195,7 @@ class Scorer:
         except ValidationError as error:
             return _errors(error)
         values = tuple(getattr(record, name) for name in self._fields)
-        return ParsedRecord(values, item, getattr(record, "record_id", None) if self._has_id else None)
+        return ParsedRecord(values, getattr(record, "record_id", None) if self._has_id else None)
 
     def columns(self, records: Sequence[ParsedRecord]) -> dict[str, np.ndarray]:
         """Validated records as one typed array per feature, the form the model is called with."""
@@ -225,6 +225,16 @@ class Scorer:
             (str(label), dict(zip(names, (float(p) for p in row)))) for label, row in zip(labels, proba.tolist())
         ]
 
+    def logged_features(self, record: ParsedRecord) -> dict[str, Any]:
+        """The record as validated (numbers as floats, times in UTC ISO text), plus its id if it has one."""
+        features = {
+            name: (value.isoformat() if isinstance(value, datetime) else value)
+            for name, value in zip(self._names, record.values)
+        }
+        if self._has_id and record.record_id is not None:
+            features[str(self.bundle.schema.id_column)] = record.record_id
+        return features
+
     def record_log(self, request_id: str, records: Sequence[ParsedRecord], outcomes: Sequence[Scored]) -> None:
         """Queue the predicted records for the prediction log (written in the background, in batches)."""
         if self.log is None or not records:
@@ -236,7 +246,7 @@ class Scorer:
                     request_id=outcome.request_id,
                     model_name=self.bundle.model_name,
                     model_version=self.bundle.version,
-                    features=_json_ready(record.raw),
+                    features=self.logged_features(record),
                     prediction=outcome.prediction,
                     probabilities=outcome.probabilities,
                     source=self.source,
@@ -273,10 +283,6 @@ class Scorer:
                 record_id = item.get(self.bundle.schema.id_column) if self._has_id and isinstance(item, dict) else None
                 outcomes.append(Scored(record_request, errors=result, record_id=record_id))
         return parsed, outcomes
-
-
-def _json_ready(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in record.items()}
 
 
 @dataclass

@@ -245,6 +245,13 @@ def stream_to_service(base_url: str, source: Path, chunk_size: int, args: Any) -
         sender.close()
 
 
+def print_report(report: StreamReport) -> int:
+    """Print the report; the exit code is 1 when any request failed (connection error or 5xx)."""
+    for line in report.lines():
+        print(line)
+    return 1 if report.failed else 0
+
+
 def _json_or_empty(response: Any) -> dict[str, Any]:
     try:
         payload = response.json()

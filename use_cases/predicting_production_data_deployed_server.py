@@ -11,16 +11,10 @@ from pathlib import Path
 
 from ml_project.cli import add_stream_arguments, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
-from ml_project.streaming import StreamReport, stream_to_service
+from ml_project.streaming import print_report, stream_to_service
 
 NAME = "predicting_production_data_deployed_server"
 RUN = RunConfig(mode="prediction", data="production", environment="deployed")
-
-
-def print_report(report: StreamReport) -> int:
-    for line in report.lines():
-        print(line)
-    return 1 if report.failed else 0
 
 
 def main(config: Config, args: argparse.Namespace) -> int:

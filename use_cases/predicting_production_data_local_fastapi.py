@@ -16,8 +16,7 @@ from pathlib import Path
 
 from ml_project.cli import add_stream_arguments, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, RunConfig
-from ml_project.streaming import HttpSender, ServiceUnavailable, stream_to_service
-from use_cases.predicting_production_data_deployed_server import print_report
+from ml_project.streaming import HttpSender, ServiceUnavailable, print_report, stream_to_service
 
 NAME = "predicting_production_data_local_fastapi"
 RUN = RunConfig(mode="prediction", data="production", environment="local")
@@ -25,7 +24,7 @@ START_TIMEOUT = 60.0
 
 
 def start_server(config: Config, args: argparse.Namespace, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "deployment.serve", "--config", str(args.config), "--log-level", "WARNING"]
+    command = [sys.executable, "-m", "deployment.serve", "--config", str(args.config), "--log-level", args.log_level]
     for override in args.overrides:
         command += ["--set", override]
     if args.model:

@@ -93,7 +93,7 @@ def test_valid_records_are_predicted_and_invalid_ones_carry_their_errors(client:
         (b"", 422, "request body is empty; send one record (a JSON object) or a list of records"),
         (b"[]", 422, "request body is an empty list; send at least one record"),
         (b'"Adelie"', 422, "request body must be a JSON object (one record) or a list of records, not str"),
-        (json.dumps([RECORD] * 11).encode(), 413, "request holds 11 records; service.max_batch_records = 10"),
+        (json.dumps([RECORD] * 11).encode(), 422, "request holds 11 records; service.max_batch_records = 10"),
         (json.dumps({**RECORD, "bill_length_mm": "long"}).encode(), 422, "field 'bill_length_mm': Input should be a valid number, unable to parse string as a number (got 'long')"),
         (json.dumps({**RECORD, "bill_length_mm": 500}).encode(), 422, "field 'bill_length_mm': Input should be less than or equal to 62.25 (got 500)"),
         (json.dumps({**RECORD, "island": "Atlantis"}).encode(), 422, "field 'island': Input should be 'Biscoe', 'Dream' or 'Torgersen' (got 'Atlantis')"),
@@ -187,3 +187,22 @@ def test_the_record_model_keeps_odd_column_names_as_keys(bundle) -> None:  # typ
     schema = bundle.schema.model_copy(update={"columns": [bundle.schema.columns[0].model_copy(update={"name": "bill length (mm)"})]})
     model = record_model(schema)
     assert model.model_validate({"bill length (mm)": 40.0}).model_dump(by_alias=True) == {"bill length (mm)": 40.0}
+
+
+def test_a_client_request_id_is_kept_only_if_the_per_record_ids_fit_the_log(client: TestClient) -> None:
+    kept = "a" * 48
+    response = client.post("/predict", json=[RECORD, RECORD], headers={"X-Request-ID": kept})
+    assert [result["request_id"] for result in response.json()["results"]] == [f"{kept}-0", f"{kept}-1"]
+    too_long = "b" * 49
+    response = client.post("/predict", json=[RECORD, RECORD], headers={"X-Request-ID": too_long})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] != too_long and len(response.headers["x-request-id"]) == 32
+
+
+def test_the_log_keeps_the_validated_values_not_the_text_sent(bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    with PredictionLog(url) as log:
+        scorer = Scorer(bundle, log, source="stream")
+        (outcome,) = scorer.score([{**RECORD, "bill_length_mm": "39.1", "body_mass_g": 3750}])
+    assert outcome.prediction == "Adelie"
+    assert read_predictions(url)["features"].tolist() == [{**RECORD, "bill_length_mm": 39.1, "body_mass_g": 3750.0}]

@@ -118,14 +118,15 @@ def test_cold_start_and_a_taken_port(trained, tmp_path: Path) -> None:  # type: 
     )
 
 
-def run_use_case_serve(output: Path, *overrides: str) -> Any:
+def run_use_case_serve(output: Path, *overrides: str, model: Path | None = None) -> Any:
     import subprocess
     import sys
 
     from ..conftest import ROOT
 
     return subprocess.run(
-        [sys.executable, "-m", "deployment.serve", *_sets(*output_overrides(output), *overrides)],
+        [sys.executable, "-m", "deployment.serve", *_sets(*output_overrides(output), *overrides)]
+        + (["--model", str(model)] if model else []),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -198,3 +199,11 @@ def test_local_stream_use_case_predicts_refuses_and_logs_every_record(trained, t
     url = f"sqlite:///{output / 'prediction_log.db'}"
     assert count_predictions(url) == 28
     assert set(read_predictions(url)["source"]) == {"stream"}
+
+
+def test_a_prediction_log_that_cannot_be_opened_stops_serve_with_one_line(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a_file").write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'a_file' / 'log.db'}"
+    result = run_use_case_serve(tmp_path, f"prediction_log.url={url}", model=trained[1].bundle.path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"prediction log {url}: cannot open: ")
