@@ -11,6 +11,7 @@ their errors. Importing this module imports no mlflow, optuna, evidently or pand
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.routing import Route
 
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
@@ -163,6 +165,10 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
+        # The model and the imports are long-lived: moved out of the collector's sight, a full
+        # collection no longer walks ~200k objects (pauses of up to ~130 ms under load otherwise).
+        gc.collect()
+        gc.freeze()
         logger.info("serving %s version %s", bundle.model_name, bundle.version)
         try:
             yield
@@ -207,15 +213,16 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         """Predict one record or a list; a record that fails validation gets its errors instead."""
         given = request.headers.get("x-request-id")
         request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
-        try:
-            content_type = request.headers.get("content-type", "")
-            media = content_type.split(";", 1)[0].strip().lower()
-            if media != "application/json" and not media.endswith("+json"):
-                raise _Refused(415, f"content-type '{content_type or 'none'}' is not application/json")
-            items = _records(await _read_body(request, settings.max_body_bytes), settings.max_batch_records)
-        except _Refused as refused:
-            return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
-        parsed, outcomes = scorer.split(items, request_id)
+        with batcher.arrival():
+            try:
+                content_type = request.headers.get("content-type", "")
+                media = content_type.split(";", 1)[0].strip().lower()
+                if media != "application/json" and not media.endswith("+json"):
+                    raise _Refused(415, f"content-type '{content_type or 'none'}' is not application/json")
+                items = _records(await _read_body(request, settings.max_body_bytes), settings.max_batch_records)
+            except _Refused as refused:
+                return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
+            parsed, outcomes = scorer.split(items, request_id)
         valid = [(record, outcome) for record, outcome in zip(parsed, outcomes) if record is not None]
         if valid:
             results = await batcher.submit([record for record, _ in valid])
@@ -235,5 +242,9 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")
         return _json(422, {"detail": detail, **body}, request_id)
 
+    # The route above documents /predict in OpenAPI; this plain Starlette route, matched first,
+    # serves it without FastAPI's per-request dependency machinery (which cost ~25% of throughput:
+    # the handler reads and checks the body itself anyway). Same function, same answers.
+    app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
     app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
     return app

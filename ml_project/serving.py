@@ -13,8 +13,9 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
@@ -295,10 +296,10 @@ class MicroBatcher:
     """Adaptive micro-batching: concurrent requests share one model call.
 
     While a batch is being predicted, new requests queue up and form the next batch, so under load
-    batches grow by themselves and an idle server answers at once. When the last batch held more
-    than one request (traffic is concurrent), the batcher also waits up to `max_wait` seconds for
-    more, up to `max_records` records. Predictions run in one worker thread, so the event loop
-    keeps reading requests meanwhile.
+    batches grow by themselves and an idle server answers at once. A batch also waits up to
+    `max_wait` seconds for requests that are known to be on their way (`arriving`: their body is
+    being read and checked), never for requests that may not come, up to `max_records` records.
+    Predictions run in one worker thread, so the event loop keeps reading requests meanwhile.
     """
 
     def __init__(
@@ -315,7 +316,16 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._concurrent = False
+        self.arriving = 0  # requests being read and validated, about to be submitted
+
+    @contextmanager
+    def arrival(self) -> Iterator[None]:
+        """Mark a request as on its way for as long as its body is read and checked."""
+        self.arriving += 1
+        try:
+            yield
+        finally:
+            self.arriving -= 1
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -344,13 +354,13 @@ class MicroBatcher:
         assert self._queue is not None
         batch, count = [first], len(first.records)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.max_wait if self._concurrent else 0.0)
+        deadline = loop.time() + self.max_wait
         while count < self.max_records:
             try:
                 pending = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if remaining <= 0 or self.arriving == 0:
                     break
                 try:
                     pending = await asyncio.wait_for(self._queue.get(), remaining)
@@ -378,7 +388,6 @@ class MicroBatcher:
             return
         self.batches += 1
         self.records += len(records)
-        self._concurrent = len(batch) > 1
         start = 0
         for pending in batch:
             end = start + len(pending.records)
