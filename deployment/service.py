@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,6 +86,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A number too large for a float (1e400) would become infinity: refused like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is too large for a 64-bit float")
+    return value
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once it exceeds `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
@@ -103,7 +112,7 @@ def _records(body: bytes, max_records: int) -> list[Any]:
     if not body.strip():
         raise _Refused(422, "request body is empty; send one record (a JSON object) or a list of records")
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise _Refused(400, "request body is not valid JSON: nested too deeply") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -238,7 +247,7 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         if valid:
             return _json(200, body, request_id)
         first = outcomes[0]
-        where = f"record 0: " if len(outcomes) > 1 else ""
+        where = "record 0: " if len(outcomes) > 1 else ""
         detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")
         return _json(422, {"detail": detail, **body}, request_id)
 

@@ -88,6 +88,7 @@ def test_valid_records_are_predicted_and_invalid_ones_carry_their_errors(client:
     [
         (b'{"bill_length_mm": 39.1,', 400, "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 25 (char 24)"),
         (b"[NaN]", 400, "request body is not valid JSON: NaN is not valid JSON"),
+        (b'{"bill_length_mm": 1e400}', 400, "request body is not valid JSON: number 1e400 is too large for a 64-bit float"),
         (b"[" * 100_000, 413, "request body of 100000 bytes exceeds service.max_body_bytes = 4096"),
         (b"[" * 4000, 400, "request body is not valid JSON: nested too deeply"),
         (b"", 422, "request body is empty; send one record (a JSON object) or a list of records"),
