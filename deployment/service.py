@@ -237,7 +237,6 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
             results = await batcher.submit([record for record, _ in valid])
             for (_, outcome), (prediction, probabilities) in zip(valid, results):
                 outcome.prediction, outcome.probabilities = prediction, probabilities
-            scorer.record_log(request_id, [record for record, _ in valid], [outcome for _, outcome in valid])
         body: dict[str, Any] = {
             "request_id": request_id,
             "model_name": bundle.model_name,
@@ -245,7 +244,9 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
             "results": [outcome.as_dict(bundle.version, with_id) for outcome in outcomes],
         }
         if valid:
-            return _json(200, body, request_id)
+            response = _json(200, body, request_id)  # built first: only what is answered gets logged
+            scorer.record_log(request_id, [record for record, _ in valid], [outcome for _, outcome in valid])
+            return response
         first = outcomes[0]
         where = "record 0: " if len(outcomes) > 1 else ""
         detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")

@@ -129,7 +129,7 @@ class ServiceConfig(StrictModel):
         default=64, ge=1, le=100_000, description="Most records predicted together across concurrent requests."
     )
     micro_batch_wait_ms: float = Field(
-        default=2.0, ge=0.0, le=1000.0, description="Longest wait for more requests when traffic is concurrent."
+        default=2.0, ge=0.0, le=1000.0, description="Longest wait for requests already arriving before a model call."
     )
     url: str | None = Field(default=None, description="Base URL of a running service, for the deployed-server client.")
 

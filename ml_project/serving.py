@@ -21,12 +21,13 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+import pandas as pd
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from ml_project.artifacts import Bundle
 from ml_project.prediction import predict_columns
 from ml_project.prediction_log import LoggedPrediction, PredictionLog
-from ml_project.validation import ColumnSchema, InputSchema
+from ml_project.validation import ColumnSchema, InputSchema, coerce_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +42,37 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _iso_text_only(value: Any) -> Any:
-    """A bare number is ambiguous as a time (seconds? milliseconds?): only ISO 8601 text is accepted."""
-    if value is not None and not isinstance(value, (str, datetime)):
-        raise ValueError("expected an ISO 8601 date/time string, e.g. 2024-05-01T13:00:00Z")
+def _plain_number(value: Any) -> Any:
+    """Python's float() reads '3_9.1' as 39.1; batch scoring does not, so neither does the service."""
+    if isinstance(value, str) and "_" in value:
+        raise ValueError("expected a finite number")
     return value
 
 
-def _utc_naive(value: datetime | None) -> datetime | None:
-    """Offsets are converted to UTC and naive times taken as UTC, as in batch validation."""
-    if value is not None and value.tzinfo is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
+def _moment(value: Any) -> Any:
+    """Text parsed exactly as batch validation parses a cell (same function): UTC, naive, in ns range.
+
+    A bare JSON number is ambiguous as a time (seconds? milliseconds?) and is refused.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a date/time as text, e.g. 2024-05-01T13:00:00Z")
+    parsed = coerce_datetime(pd.Series([value], dtype=object)).iloc[0]
+    if pd.isna(parsed):
+        raise ValueError("expected a date/time")
+    return parsed.to_pydatetime()
 
 
 def _annotation(column: ColumnSchema) -> Any:
     if column.kind == "numerical":
         number = Annotated[float, Field(ge=column.minimum, le=column.maximum, allow_inf_nan=False)]
-        return (number | None) if column.nullable else number
+        return Annotated[(number | None) if column.nullable else number, BeforeValidator(_plain_number)]
     if column.kind == "categorical":
         text: Any = Literal[tuple(column.categories)] if column.categories else str  # type: ignore[misc]
         return Annotated[(text | None) if column.nullable else text, BeforeValidator(_text)]
     moment = (datetime | None) if column.nullable else datetime
-    return Annotated[moment, BeforeValidator(_iso_text_only), AfterValidator(_utc_naive)]
+    return Annotated[moment, BeforeValidator(_moment)]
 
 
 def _description(column: ColumnSchema) -> str:
@@ -108,12 +117,22 @@ class RecordError:
     value: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "message": self.message, "value": self.value}
+        return {"field": self.field, "message": self.message, "value": _echo(self.value)}
 
     def __str__(self) -> str:
         where = f"field '{self.field}'" if self.field else "record"
-        shown = "" if self.value is None else f" (got {self.value!r})"
+        shown = "" if self.value is None else f" (got {_echo(self.value)!r})"
         return f"{where}: {self.message}{shown}"
+
+
+def _echo(value: Any) -> Any:
+    """The offending value as sent, if small; a list or object is described, not echoed back."""
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "…"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    size = len(value) if hasattr(value, "__len__") else 0
+    return f"<{'an object' if isinstance(value, dict) else 'a list'} of {size} items>"
 
 
 def _errors(error: ValidationError) -> list[RecordError]:

@@ -100,7 +100,7 @@ def _parse_decimal_text(values: pd.Series) -> pd.Series:
     return parsed
 
 
-def _coerce_datetime(values: pd.Series) -> pd.Series:
+def coerce_datetime(values: pd.Series) -> pd.Series:
     """Timestamps with offsets are converted to UTC; naive ones are taken as UTC already."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
@@ -134,7 +134,7 @@ def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, l
             converted = _coerce_numeric(original)
             converted = converted.where(np.isfinite(converted))  # ±inf is no measurement: quarantined
         elif kind == "datetime":
-            converted = _coerce_datetime(original)
+            converted = coerce_datetime(original)
         else:
             converted = _coerce_text(original)
         # Only values that came out missing can have failed; checking just those keeps clean columns cheap.

@@ -207,3 +207,39 @@ def test_the_log_keeps_the_validated_values_not_the_text_sent(bundle, tmp_path: 
         (outcome,) = scorer.score([{**RECORD, "bill_length_mm": "39.1", "body_mass_g": 3750}])
     assert outcome.prediction == "Adelie"
     assert read_predictions(url)["features"].tolist() == [{**RECORD, "bill_length_mm": 39.1, "body_mass_g": 3750.0}]
+
+
+def test_datetime_and_number_text_is_read_as_batch_validation_reads_it() -> None:
+    """Same schema, same values: the record model accepts exactly what batch validation accepts."""
+    from ml_project.validation import ColumnSchema, InputSchema
+
+    schema = InputSchema(
+        columns=[ColumnSchema(name="when", kind="datetime"), ColumnSchema(name="x", kind="numerical", minimum=0, maximum=100)],
+        target="y",
+        task="regression",
+    )
+    model = record_model(schema)
+    stamps = ["2010-05-01T13:00:00Z", "2010-05-01 13:00:00+02:00", "20100501", "05/01/2010", "May 1 2010", "1600-01-01", "2300-01-01", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "soon", None]
+    numbers = ["39.1", "3_9.1", " 4 ", "1e1", 5, True, None]
+    for when in stamps:
+        for x in numbers:
+            record = {"when": when, "x": x}
+            try:
+                parsed = model.model_validate(record)
+                service = (set(), pd.Timestamp(getattr(parsed, "feature_0")) if when else None)
+            except Exception as error:  # ValidationError: which fields failed
+                service = ({str(item["loc"][0]) for item in error.errors()}, None)  # type: ignore[attr-defined]
+            result = validate(pd.DataFrame([record]), schema)
+            batch_fields = set(result.quarantine["column"])
+            assert service[0] == batch_fields, record
+            if not batch_fields and when is not None:
+                assert service[1] == result.valid["when"].iloc[0], record
+
+
+def test_a_deeply_nested_value_is_described_not_echoed(client: TestClient) -> None:
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    response = client.post("/predict", json=[RECORD, {**RECORD, "island": deep}])
+    assert response.status_code == 200
+    assert response.json()["results"][1]["errors"][0]["value"] == "<a list of 1 items>"

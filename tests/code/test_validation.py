@@ -103,9 +103,9 @@ def test_fast_text_to_number_parsing_agrees_with_pandas() -> None:
 
 
 def test_timestamps_with_several_offsets_are_read_as_utc() -> None:
-    from ml_project.validation import _coerce_datetime
+    from ml_project.validation import coerce_datetime
 
     stamps = pd.Series(["2010-03-01T00:00:00-08:00", "2010-04-01T00:00:00-07:00", "2010-04-02 05:00", "not a time"])
-    assert _coerce_datetime(stamps).astype(str).tolist() == [
+    assert coerce_datetime(stamps).astype(str).tolist() == [
         "2010-03-01 08:00:00", "2010-04-01 07:00:00", "2010-04-02 05:00:00", "NaT"
     ]
