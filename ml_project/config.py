@@ -147,6 +147,26 @@ class PredictionLogConfig(StrictModel):
     url: str | None = Field(default=None, description="SQLAlchemy URL; null means sqlite:///<paths.output>/prediction_log.db")
 
 
+class PromotionConfig(StrictModel):
+    """The champion gate: a candidate replaces the champion only if it is better on the same holdout."""
+
+    min_improvement: float = Field(
+        default=0.0, ge=0.0, description="How much better (in modelling.metric units) a candidate must score."
+    )
+    max_changed_share: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Largest share of changed predictions a comparison accepts."
+    )
+
+
+class MonitoringConfig(StrictModel):
+    """Drift checks of logged production inputs against the training reference."""
+
+    drift_share_threshold: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Share of drifted feature columns that makes monitoring fail."
+    )
+    min_rows: int = Field(default=30, ge=1, description="Fewest logged rows a drift check is run on.")
+
+
 class PathsConfig(StrictModel):
     output: Path = Path("output")
 
@@ -163,6 +183,10 @@ class PathsConfig(StrictModel):
     @property
     def logs(self) -> Path:
         return self.output / "logs"
+
+    @property
+    def reports(self) -> Path:
+        return self.output / "reports"
 
 
 class TrackingConfig(StrictModel):
@@ -207,6 +231,8 @@ class Config(StrictModel):
     prediction: PredictionConfig = PredictionConfig()
     service: ServiceConfig = ServiceConfig()
     prediction_log: PredictionLogConfig = PredictionLogConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     paths: PathsConfig = PathsConfig()
     tracking: TrackingConfig
 
