@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ml_project.artifacts import load_bundle
+from ml_project.artifacts import load_bundle, locate_bundle
 from ml_project.cli import main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig, ServiceConfig
 from ml_project.prediction_log import PredictionLog
@@ -28,6 +28,7 @@ RUN = RunConfig(mode="prediction", data="production", environment="local")
 ENV_BUNDLE = "ML_PROJECT_BUNDLE"
 ENV_SERVICE = "ML_PROJECT_SERVICE"
 ENV_LOG_URL = "ML_PROJECT_PREDICTION_LOG_URL"
+ENV_SERVED_AS = "ML_PROJECT_SERVED_AS"
 logger = logging.getLogger(NAME)
 
 
@@ -54,7 +55,8 @@ def app_from_environment() -> Any:
         raise RuntimeError(f"{ENV_BUNDLE} is not set: it must name the model bundle folder to serve")
     settings = ServiceConfig.model_validate(json.loads(os.environ.get(ENV_SERVICE) or "{}"))
     log_url = os.environ.get(ENV_LOG_URL)
-    return create_app(load_bundle(Path(bundle_path)), settings, PredictionLog(log_url) if log_url else None)
+    log = PredictionLog(log_url) if log_url else None
+    return create_app(load_bundle(Path(bundle_path)), settings, log, os.environ.get(ENV_SERVED_AS, "path"))
 
 
 def _stopped(signum: int, frame: Any) -> None:
@@ -68,11 +70,12 @@ def main(config: Config, args: argparse.Namespace) -> int:
 
     settings = config.service
     check_port_free(settings.host, settings.port)
-    bundle = load_bundle(args.model or config.paths.models / config.tracking.model_name)
+    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, args.model))
     log_url = config.prediction_log_url
     # Opened before the port: a bad URL is one line and exit 2, not a server that cannot log.
     log = PredictionLog(log_url) if log_url else None
-    print(f"serving model {bundle.model_name} version {bundle.version} from {bundle.path}", flush=True)
+    served_as = str(args.model) if str(args.model) in ("champion", "latest") else "path" if args.model else "latest"
+    print(f"serving model {bundle.model_name} version {bundle.version} ({served_as}) from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
     common: dict[str, Any] = {
         "host": settings.host,
@@ -86,7 +89,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     listening = f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM"
     if settings.workers == 1:
-        app = create_app(bundle, settings, log)
+        app = create_app(bundle, settings, log, served_as)
         print(listening, flush=True)
         uvicorn.run(app, **common)
         return 0
@@ -94,6 +97,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
         log.close()  # each worker opens its own: the writer thread would not survive the fork
         os.environ[ENV_LOG_URL] = str(log_url)
     os.environ[ENV_BUNDLE] = str(bundle.path)
+    os.environ[ENV_SERVED_AS] = served_as
     os.environ[ENV_SERVICE] = settings.model_dump_json()
     print(f"{listening}; {settings.workers} workers", flush=True)
     uvicorn.run("deployment.serve:app_from_environment", factory=True, workers=settings.workers, **common)
@@ -103,7 +107,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     result.prog = "./executables/run.sh serve"
-    result.add_argument("--model", type=Path, help="bundle folder (default: latest bundle of tracking.model_name)")
+    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
     return result
 
 

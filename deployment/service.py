@@ -153,8 +153,13 @@ def _openapi(app: FastAPI, scorer: Scorer, settings: ServiceConfig) -> dict[str,
     return document
 
 
-def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None = None) -> FastAPI:
-    """The service for one loaded bundle; `log` (if any) is flushed and closed at shutdown."""
+def create_app(
+    bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None = None, served_as: str = "path"
+) -> FastAPI:
+    """The service for one loaded bundle; `log` (if any) is flushed and closed at shutdown.
+
+    `served_as` says how the bundle was chosen (champion, latest or a path); GET /model reports it.
+    """
     scorer = Scorer(bundle, log, source="service")
     batcher = MicroBatcher(scorer.predict, settings.micro_batch_records, settings.micro_batch_wait_ms / 1000)
     with_id = bundle.schema.id_column is not None
@@ -168,6 +173,7 @@ def create_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | Non
         "metrics": bundle.metrics.get("holdout", {}),
         "schema": bundle.schema.model_dump(),
         "bundle": str(bundle.path) if bundle.path else None,
+        "served_as": served_as,
         "prediction_path": "compiled numpy" if bundle.compiled is not None else "scikit-learn pipeline",
     }
 

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 PIPELINE_FILE = "pipeline.joblib"
 LATEST = "latest"
+CHAMPION = "champion"
 REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.json", "config.yaml", "model.json", "versions.json")
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
 
@@ -166,6 +167,18 @@ def save_bundle(
         raise
     _point_latest(model_dir, version)
     return replace(staged, path=final)
+
+
+def locate_bundle(models_dir: Path, model_name: str, given: Path | str | None) -> Path:
+    """What `--model` names: a bundle folder, or `latest` / `champion` of `model_name` (default latest)."""
+    model_dir = models_dir / model_name
+    if given is None or str(given) == LATEST:
+        return model_dir
+    if str(given) == CHAMPION:
+        if not (model_dir / CHAMPION).is_symlink():
+            raise BundleError(f"bundle error: model {model_name} has no champion yet under {model_dir} (train one first)")
+        return model_dir / CHAMPION
+    return Path(given)
 
 
 def resolve_bundle_path(path: Path) -> Path:

@@ -12,12 +12,14 @@ from typing import Any
 
 from ml_project.artifacts import Bundle
 from ml_project.config import Config
+from ml_project.promotion import Decision
 
 logger = logging.getLogger(__name__)
 
 # Runtime needs of the logged model, stated so MLflow does not spend seconds guessing them
 # (and does not wrongly add the test tools it finds installed).
 MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "skops")
+CHAMPION_ALIAS = "champion"
 
 
 def _mlflow() -> Any:
@@ -59,8 +61,13 @@ def _trusted_types(pipeline: Any) -> list[str]:
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
 
 
-def log_modelling_run(config: Config, bundle: Bundle) -> str:
-    """Record the run in the MLflow store from `tracking.uri`; returns the run id."""
+def log_modelling_run(config: Config, bundle: Bundle, decision: Decision | None = None) -> str:
+    """Record the run in the MLflow store from `tracking.uri` and register its model; returns the run id.
+
+    Every run registers a model version under `tracking.model_name`, tagged with the bundle's
+    version, fingerprint, holdout metrics and the champion gate's decision; a promoted version gets
+    the `champion` alias (see `register`).
+    """
     mlflow = _mlflow()
     mlflow.set_tracking_uri(config.tracking.uri)
     experiment_id = _experiment_id(mlflow, config)
@@ -90,12 +97,55 @@ def log_modelling_run(config: Config, bundle: Bundle) -> str:
         if plots.is_dir():
             mlflow.log_artifacts(str(plots), artifact_path="plots")
         mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
-        mlflow.sklearn.log_model(
+        if decision is not None:
+            mlflow.set_tags({f"gate.{key}": str(value) for key, value in decision.as_dict().items()})
+            mlflow.log_dict(decision.as_dict(), "champion_gate.json")
+        model_info = mlflow.sklearn.log_model(
             bundle.pipeline,
             name="model",
             pip_requirements=_pinned(MODEL_REQUIREMENTS, bundle.versions),
             skops_trusted_types=_trusted_types(bundle.pipeline),
             code_paths=[str(Path(__file__).resolve().parent)],
+            registered_model_name=config.tracking.model_name,
         )
+        register(mlflow, config.tracking.model_name, str(model_info.registered_model_version), bundle, decision)
         logger.info("MLflow run %s in experiment '%s' (%s)", run.info.run_id, config.tracking.experiment, config.tracking.uri)
         return str(run.info.run_id)
+
+
+def register(mlflow: Any, name: str, version: str, bundle: Bundle, decision: Decision | None) -> None:
+    """Tag the registered version, and move the `champion` alias when the gate promoted it.
+
+    The audit trail lives in version tags: `champion.promoted_at` on each version that became
+    champion, `champion.replaced_at` / `champion.replaced_by` on the one it replaced.
+    """
+    client = mlflow.MlflowClient()
+    tags = {
+        "bundle.version": bundle.version,
+        "data.fingerprint": bundle.fingerprint["sha256"],
+        **{f"holdout.{metric}": f"{value:.6g}" for metric, value in bundle.metrics["holdout"].items()},
+    }
+    if decision is not None:
+        tags |= {
+            "gate.verdict": "promoted" if decision.promoted else "not promoted",
+            "gate.forced": str(decision.forced).lower(),
+            "gate.reason": decision.reason,
+            "gate.metric": decision.metric,
+            "gate.candidate_score": f"{decision.candidate_score:.6g}",
+            "gate.champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6g}",
+            "gate.champion_version": decision.champion_version or "",
+        }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if decision is None or not decision.promoted:
+        return
+    try:
+        previous = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except mlflow.exceptions.MlflowException:
+        previous = None
+    if previous is not None and str(previous.version) != version:
+        client.set_model_version_tag(name, previous.version, "champion.replaced_at", decision.decided_at)
+        client.set_model_version_tag(name, previous.version, "champion.replaced_by", version)
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    client.set_model_version_tag(name, version, "champion.promoted_at", decision.decided_at)
+    logger.info("registered model %s version %s is now the champion", name, version)

@@ -1,5 +1,6 @@
 """Train on historic data: validate, search algorithms × hyperparameters by CV, refit the best,
-score it once on the holdout, export the bundle and record the run in MLflow."""
+score it once on the holdout, export the bundle, pass it through the champion gate (it becomes
+champion only if it beats the current one on the same holdout) and record the run in MLflow."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ml_project import evaluation
-from ml_project.artifacts import Bundle, fingerprint_frame, package_versions, save_bundle
+from ml_project.artifacts import CHAMPION, Bundle, fingerprint_frame, package_versions, save_bundle
 from ml_project.cli import main_entry, make_parser
 from ml_project.config import Config, RunConfig
 from ml_project.ingestion import load_modelling_data
 from ml_project.modelling import SCORERS, check_feasible, search, split_features_target, split_holdout
+from ml_project.promotion import Decision, champion_score, decide, now, point_champion, record_decision
 from ml_project.validation import infer_schema, schema_from_config, validate, validate_engineered
 
 NAME = "modelling_historic_data_local"
@@ -27,9 +29,10 @@ class ModellingReport:
     bundle: Bundle
     quarantined_rows: int
     run_id: str | None
+    decision: Decision
 
 
-def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
+def run_modelling(config: Config, progress: bool = True, force_promote: bool = False) -> ModellingReport:
     """The modelling run, reusable by other use cases (retraining, comparisons)."""
     data = config.data
     raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
@@ -45,6 +48,8 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
 
     X_holdout, y_holdout = split_features_target(holdout_rows, data)
     holdout = evaluation.evaluate(result.pipeline, X_holdout, y_holdout, data.task)
+    model_dir = config.paths.models / config.tracking.model_name
+    current = champion_score(model_dir / CHAMPION, X_holdout, y_holdout, data.task, config.modelling.metric)
     importance = evaluation.feature_importance(
         result.pipeline, X_holdout, y_holdout, SCORERS[config.modelling.metric], config.modelling.seed
     )
@@ -80,12 +85,40 @@ def run_modelling(config: Config, progress: bool = True) -> ModellingReport:
         "training_quarantine.csv": raw.quarantine,
     }
     saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
+    decision = _gate(config, saved, current, len(holdout_rows), force_promote)
+    if decision.promoted:
+        point_champion(model_dir, saved.version)
+    record_decision(model_dir, decision)
+    logger.debug(decision.line())
     run_id = None
     if config.tracking.enabled:
         from ml_project.tracking import log_modelling_run
 
-        run_id = log_modelling_run(config, saved)
-    return ModellingReport(bundle=saved, quarantined_rows=raw.quarantined_rows, run_id=run_id)
+        run_id = log_modelling_run(config, saved, decision)
+    return ModellingReport(bundle=saved, quarantined_rows=raw.quarantined_rows, run_id=run_id, decision=decision)
+
+
+def _gate(config: Config, candidate: Bundle, current: tuple[str, float] | None, rows: int, force: bool) -> Decision:
+    metric = config.modelling.metric
+    score = float(candidate.metrics["holdout"].get(metric, float("nan")))
+    champion_version, champion_value = current if current is not None else (None, None)
+    promoted, reason = decide(
+        metric, score, champion_value, config.promotion.min_improvement, config.modelling.greater_is_better, force
+    )
+    return Decision(
+        metric=metric,
+        candidate_version=candidate.version,
+        candidate_score=score,
+        champion_version=champion_version,
+        champion_score=champion_value,
+        min_improvement=config.promotion.min_improvement,
+        greater_is_better=config.modelling.greater_is_better,
+        promoted=promoted,
+        forced=force and promoted and reason.startswith("forced"),
+        reason=reason,
+        holdout_rows=rows,
+        decided_at=now(),
+    )
 
 
 def _print_report(report: ModellingReport, config: Config) -> None:
@@ -99,13 +132,14 @@ def _print_report(report: ModellingReport, config: Config) -> None:
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
+    print(report.decision.line()[0].upper() + report.decision.line()[1:])
     if report.run_id:
         print(f"MLflow run {report.run_id}; open the UI with:")
         print(f"  ./executables/run.sh mlflow ui --backend-store-uri {config.tracking.uri}")
 
 
 def main(config: Config, args: argparse.Namespace) -> int:
-    report = run_modelling(config, progress=not args.no_progress)
+    report = run_modelling(config, progress=not args.no_progress, force_promote=args.force_promote)
     _print_report(report, config)
     return 0
 
@@ -113,6 +147,11 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     result.add_argument("--no-progress", action="store_true", help="hide the progress bar over HPO trials")
+    result.add_argument(
+        "--force-promote",
+        action="store_true",
+        help="make this model champion even if it does not beat the current one (recorded as forced)",
+    )
     return result
 
 

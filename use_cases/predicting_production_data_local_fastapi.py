@@ -78,7 +78,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     add_stream_arguments(result, concurrency=True)
-    result.add_argument("--model", type=Path, help="bundle folder (default: latest bundle of tracking.model_name)")
+    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
     return result
 
 

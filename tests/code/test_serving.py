@@ -120,7 +120,7 @@ def test_health_model_and_openapi_describe_the_bundle(client: TestClient, bundle
     info = client.get("/model").json()
     assert info["model_version"] == bundle.version and info["metrics"] == bundle.metrics["holdout"]
     assert info["schema"] == json.loads(bundle.schema.model_dump_json())
-    assert info["prediction_path"] == "compiled numpy"
+    assert info["prediction_path"] == "compiled numpy" and info["served_as"] == "path"
     record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
     assert sorted(record["required"]) == sorted(FEATURES) and record["additionalProperties"] is False
     island = record["properties"]["island"]["anyOf"]

@@ -1,0 +1,62 @@
+"""The champion gate end to end: real training runs, the on-disk champion link, the MLflow registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ml_project.artifacts import BundleError, load_bundle, locate_bundle
+from ml_project.promotion import read_decisions
+
+from ..conftest import make_config, output_overrides, run_use_case
+
+pytestmark = pytest.mark.slow
+BASELINE = ["modelling.algorithms=[baseline]", "modelling.n_trials=1"]
+
+
+def test_only_a_better_model_becomes_champion_and_the_registry_keeps_the_trail(tmp_path: Path) -> None:
+    import mlflow
+
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    weak = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
+    assert (weak.decision.promoted, weak.decision.reason) == (True, "no champion yet")
+    strong = run_modelling(make_config(tmp_path), progress=False)
+    assert strong.decision.promoted and strong.decision.champion_version == weak.bundle.version
+    assert strong.decision.candidate_score > strong.decision.champion_score  # type: ignore[operator]
+    again = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
+    assert not again.decision.promoted and not again.decision.forced
+    assert again.decision.champion_score == strong.decision.candidate_score  # the same holdout rows, the same score
+    forced = run_modelling(make_config(tmp_path, *BASELINE), progress=False, force_promote=True)
+    assert (forced.decision.promoted, forced.decision.forced) == (True, True)
+
+    model_dir = tmp_path / "models" / "penguins"
+    assert [entry["promoted"] for entry in read_decisions(model_dir)] == [True, True, False, True]
+    assert load_bundle(locate_bundle(tmp_path / "models", "penguins", "champion")).version == forced.bundle.version
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("penguins", "champion")
+    assert str(champion.version) == "4" and champion.tags["gate.forced"] == "true"
+    assert champion.tags["bundle.version"] == forced.bundle.version
+    versions = {str(version.version): version.tags for version in client.search_model_versions("name='penguins'")}
+    assert versions["3"]["gate.verdict"] == "not promoted" and "champion.promoted_at" not in versions["3"]
+    assert versions["2"]["champion.replaced_by"] == "4" and versions["1"]["champion.replaced_by"] == "2"
+    assert float(versions["2"]["holdout.f1_macro"]) == pytest.approx(strong.bundle.metrics["holdout"]["f1_macro"], abs=1e-6)
+
+    scored = run_use_case(
+        "predicting_historic_data_local",
+        *[arg for item in output_overrides(tmp_path) for arg in ("--set", item)],
+        "--model", "champion", "--input", str(Path(__file__).parents[2] / "data" / "penguins.csv"),
+        "--output", str(tmp_path / "scored.csv"),
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.splitlines()[0] == f"model penguins version {forced.bundle.version}"
+
+
+def test_asking_for_a_champion_before_there_is_one_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(BundleError) as error:
+        locate_bundle(tmp_path / "models", "penguins", "champion")
+    assert str(error.value) == f"bundle error: model penguins has no champion yet under {tmp_path / 'models' / 'penguins'} (train one first)"
+    assert os.fspath(locate_bundle(tmp_path / "models", "penguins", None)) == os.fspath(tmp_path / "models" / "penguins")
