@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ml_project import evaluation
-from ml_project.artifacts import CHAMPION, BundleError, load_bundle
+from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Decision:
     reason: str
     holdout_rows: int
     decided_at: str = ""
+    comparison: dict[str, Any] | None = None  # comparison.Comparison of candidate vs champion on the holdout
 
     def line(self) -> str:
         """One line for the console and the run log."""
@@ -81,8 +82,10 @@ def decide(
     return False, f"gain {gain:.4g} is not more than {min_improvement:g}"
 
 
-def champion_score(champion_path: Path, X_holdout: pd.DataFrame, y_holdout: pd.Series, task: str, metric: str) -> tuple[str, float] | None:
-    """The current champion's version and its score on these holdout rows; None when there is none.
+def champion_score(
+    champion_path: Path, X_holdout: pd.DataFrame, y_holdout: pd.Series, task: str, metric: str
+) -> tuple[Bundle, float] | None:
+    """The current champion and its score on these holdout rows; None when there is none.
 
     A champion that cannot be scored on these rows (other features, target or task) raises
     BundleError: the gate never compares a candidate with nothing by accident.
@@ -98,7 +101,7 @@ def champion_score(champion_path: Path, X_holdout: pd.DataFrame, y_holdout: pd.S
             "compare by hand and use --force-promote"
         )
     scores = evaluation.evaluate(champion.pipeline, X_holdout[champion.schema.feature_names], y_holdout, task)
-    return champion.version, float(scores[metric])
+    return champion, float(scores.get(metric, float("nan")))
 
 
 def point_champion(model_dir: Path, version: str) -> None:

@@ -98,7 +98,8 @@ def log_modelling_run(config: Config, bundle: Bundle, decision: Decision | None 
             mlflow.log_artifacts(str(plots), artifact_path="plots")
         mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
         if decision is not None:
-            mlflow.set_tags({f"gate.{key}": str(value) for key, value in decision.as_dict().items()})
+            gate = {key: value for key, value in decision.as_dict().items() if key != "comparison"}
+            mlflow.set_tags({f"gate.{key}": str(value) for key, value in gate.items()})
             mlflow.log_dict(decision.as_dict(), "champion_gate.json")
         model_info = mlflow.sklearn.log_model(
             bundle.pipeline,

@@ -13,6 +13,7 @@ import pandas as pd
 from ml_project import evaluation
 from ml_project.artifacts import CHAMPION, Bundle, fingerprint_frame, package_versions, save_bundle
 from ml_project.cli import main_entry, make_parser
+from ml_project.comparison import Comparison, compare
 from ml_project.config import Config, RunConfig
 from ml_project.ingestion import load_modelling_data
 from ml_project.modelling import SCORERS, check_feasible, search, split_features_target, split_holdout
@@ -30,6 +31,7 @@ class ModellingReport:
     quarantined_rows: int
     run_id: str | None
     decision: Decision
+    comparison: Comparison | None = None
 
 
 def run_modelling(config: Config, progress: bool = True, force_promote: bool = False) -> ModellingReport:
@@ -85,7 +87,8 @@ def run_modelling(config: Config, progress: bool = True, force_promote: bool = F
         "training_quarantine.csv": raw.quarantine,
     }
     saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
-    decision = _gate(config, saved, current, len(holdout_rows), force_promote)
+    comparison = compare(saved, current[0], holdout_rows) if current is not None else None
+    decision = _gate(config, saved, current, len(holdout_rows), force_promote, comparison)
     if decision.promoted:
         point_champion(model_dir, saved.version)
     record_decision(model_dir, decision)
@@ -95,13 +98,20 @@ def run_modelling(config: Config, progress: bool = True, force_promote: bool = F
         from ml_project.tracking import log_modelling_run
 
         run_id = log_modelling_run(config, saved, decision)
-    return ModellingReport(bundle=saved, quarantined_rows=raw.quarantined_rows, run_id=run_id, decision=decision)
+    return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison)
 
 
-def _gate(config: Config, candidate: Bundle, current: tuple[str, float] | None, rows: int, force: bool) -> Decision:
+def _gate(
+    config: Config,
+    candidate: Bundle,
+    current: tuple[Bundle, float] | None,
+    rows: int,
+    force: bool,
+    comparison: Comparison | None,
+) -> Decision:
     metric = config.modelling.metric
     score = float(candidate.metrics["holdout"].get(metric, float("nan")))
-    champion_version, champion_value = current if current is not None else (None, None)
+    champion_version, champion_value = (current[0].version, current[1]) if current is not None else (None, None)
     promoted, reason = decide(
         metric, score, champion_value, config.promotion.min_improvement, config.modelling.greater_is_better, force
     )
@@ -118,6 +128,7 @@ def _gate(config: Config, candidate: Bundle, current: tuple[str, float] | None, 
         reason=reason,
         holdout_rows=rows,
         decided_at=now(),
+        comparison=comparison.as_dict() if comparison is not None else None,
     )
 
 
@@ -133,6 +144,8 @@ def _print_report(report: ModellingReport, config: Config) -> None:
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
     print(report.decision.line()[0].upper() + report.decision.line()[1:])
+    if report.comparison is not None:
+        print("Back-to-back on the holdout, " + "\n  ".join(report.comparison.lines()))
     if report.run_id:
         print(f"MLflow run {report.run_id}; open the UI with:")
         print(f"  ./executables/run.sh mlflow ui --backend-store-uri {config.tracking.uri}")

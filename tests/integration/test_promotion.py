@@ -60,3 +60,34 @@ def test_asking_for_a_champion_before_there_is_one_is_a_one_line_error(tmp_path:
         locate_bundle(tmp_path / "models", "penguins", "champion")
     assert str(error.value) == f"bundle error: model penguins has no champion yet under {tmp_path / 'models' / 'penguins'} (train one first)"
     assert os.fspath(locate_bundle(tmp_path / "models", "penguins", None)) == os.fspath(tmp_path / "models" / "penguins")
+
+
+def test_back_to_back_comparison_reports_changes_and_gates_on_their_share(tmp_path: Path, penguins) -> None:  # type: ignore[no-untyped-def]
+    from ml_project.comparison import compare
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    weak = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
+    strong = run_modelling(make_config(tmp_path), progress=False)
+    assert strong.comparison is not None and strong.decision.comparison == strong.comparison.as_dict()
+    assert strong.comparison.compared == strong.decision.holdout_rows
+
+    table = penguins.sample(120, random_state=0)
+    same = compare(weak.bundle, weak.bundle, table)
+    assert (same.changed, same.changed_share, same.label_changes, same.max_probability_shift) == (0, 0.0, {}, 0.0)
+    diff = compare(strong.bundle, weak.bundle, table)
+    valid = table  # every row passes validation (missing values are imputed)
+    old = weak.bundle.pipeline.predict(valid[weak.bundle.schema.feature_names]).astype(str)
+    new = strong.bundle.pipeline.predict(valid[strong.bundle.schema.feature_names]).astype(str)
+    expected = {f"{a} -> {b}": int(((old == a) & (new == b)).sum()) for a in set(old) for b in set(new) if a != b}
+    assert diff.label_changes == {change: count for change, count in expected.items() if count}
+    assert diff.changed == int((old != new).sum()) and diff.changed_share == diff.changed / diff.compared
+    assert diff.metrics["accuracy"]["candidate"] == pytest.approx(float((new == valid["species"].to_numpy()).mean()))
+    assert diff.metrics["accuracy"]["delta"] > 0.3
+
+    args = [arg for item in output_overrides(tmp_path) for arg in ("--set", item)]
+    gated = run_use_case("comparing_models_local", *args, "--candidate", str(strong.bundle.path), "--baseline", str(weak.bundle.path))
+    assert gated.returncode == 3, gated.stderr
+    assert gated.stdout.splitlines()[-2].endswith("> promotion.max_changed_share 20.00%")
+    lenient = run_use_case("comparing_models_local", *args, "--set", "promotion.max_changed_share=1", "--candidate", str(strong.bundle.path), "--baseline", str(weak.bundle.path))
+    assert lenient.returncode == 0, lenient.stderr
+    assert lenient.stdout.splitlines()[-2].endswith("<= promotion.max_changed_share 100.00%")
