@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ml_project import evaluation
-from ml_project.artifacts import CHAMPION, Bundle, fingerprint_frame, package_versions, save_bundle
+from ml_project.artifacts import CHAMPION, LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
 from ml_project.cli import main_entry, make_parser
 from ml_project.comparison import Comparison, compare
 from ml_project.config import Config, RunConfig
@@ -34,8 +34,22 @@ class ModellingReport:
     comparison: Comparison | None = None
 
 
-def run_modelling(config: Config, progress: bool = True, force_promote: bool = False) -> ModellingReport:
-    """The modelling run, reusable by other use cases (retraining, comparisons)."""
+class Unchanged(Exception):
+    """The latest bundle was trained on the same rows with the same settings: nothing to retrain."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def run_modelling(
+    config: Config, progress: bool = True, force_promote: bool = False, skip_unchanged: bool = False
+) -> ModellingReport:
+    """The modelling run, reusable by other use cases (retraining, comparisons).
+
+    With `skip_unchanged`, raises Unchanged before any trial when the latest bundle already holds
+    a model of these very modelling rows and modelling/preprocessing/validation settings.
+    """
     data = config.data
     raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
     if len(raw.quarantine):
@@ -44,6 +58,9 @@ def run_modelling(config: Config, progress: bool = True, force_promote: bool = F
         logger.warning("%d rows set aside, most often for %s; each is listed in training_quarantine.csv", raw.quarantined_rows, reasons)
     check_feasible(raw.valid[data.target], data, config.modelling)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
+    fingerprint = fingerprint_frame(modelling_rows[[*data.features.all, data.target]])
+    if skip_unchanged:
+        _raise_if_unchanged(config, fingerprint["sha256"])
     X, y = split_features_target(modelling_rows, data)
     result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
@@ -67,7 +84,7 @@ def run_modelling(config: Config, progress: bool = True, force_promote: bool = F
         schema=infer_schema(modelling_rows, data, config.validation),
         model_name=config.tracking.model_name,
         metrics={"holdout": holdout, "cv": result.cv_metrics},
-        fingerprint=fingerprint_frame(modelling_rows[[*data.features.all, data.target]]),
+        fingerprint=fingerprint,
         config=config.model_dump(mode="json"),
         card={
             "model_name": config.tracking.model_name,
@@ -101,6 +118,20 @@ def run_modelling(config: Config, progress: bool = True, force_promote: bool = F
     return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison)
 
 
+SETTINGS_THAT_CHANGE_A_MODEL = ("data", "preprocessing", "validation", "modelling")
+
+
+def _raise_if_unchanged(config: Config, sha256: str) -> None:
+    latest = config.paths.models / config.tracking.model_name / LATEST
+    if not latest.exists():
+        return
+    bundle = load_bundle(latest)
+    wanted = config.model_dump(mode="json")
+    same_settings = all(bundle.config.get(key) == wanted[key] for key in SETTINGS_THAT_CHANGE_A_MODEL)
+    if bundle.fingerprint.get("sha256") == sha256 and same_settings:
+        raise Unchanged(bundle.version)
+
+
 def _gate(
     config: Config,
     candidate: Bundle,
@@ -132,7 +163,7 @@ def _gate(
     )
 
 
-def _print_report(report: ModellingReport, config: Config) -> None:
+def print_report(report: ModellingReport, config: Config) -> None:
     bundle, metric = report.bundle, config.modelling.metric
     assert bundle.leaderboard is not None
     shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", "fit_time_s", "params"]
@@ -153,7 +184,7 @@ def _print_report(report: ModellingReport, config: Config) -> None:
 
 def main(config: Config, args: argparse.Namespace) -> int:
     report = run_modelling(config, progress=not args.no_progress, force_promote=args.force_promote)
-    _print_report(report, config)
+    print_report(report, config)
     return 0
 
 

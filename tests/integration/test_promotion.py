@@ -91,3 +91,28 @@ def test_back_to_back_comparison_reports_changes_and_gates_on_their_share(tmp_pa
     lenient = run_use_case("comparing_models_local", *args, "--set", "promotion.max_changed_share=1", "--candidate", str(strong.bundle.path), "--baseline", str(weak.bundle.path))
     assert lenient.returncode == 0, lenient.stderr
     assert lenient.stdout.splitlines()[-2].endswith("<= promotion.max_changed_share 100.00%")
+
+
+def test_retraining_is_idempotent_and_never_overlaps(tmp_path: Path) -> None:
+    from use_cases.retraining_historic_data_local import exclusive
+
+    args = ["--set", f"paths.output={tmp_path}", "--set", "tracking.enabled=false", "--set", "modelling.n_trials=2", "--set", "modelling.n_folds=2"]
+    first = run_use_case("retraining_historic_data_local", *args)
+    assert first.returncode == 0, first.stderr
+    version = (tmp_path / "models" / "penguins" / "latest").resolve().name
+    assert f"Champion gate: {version} promoted: no champion yet" in first.stdout.splitlines()
+
+    again = run_use_case("retraining_historic_data_local", *args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"unchanged: the latest bundle {version} was trained on the same rows with the same settings")
+    assert sorted(path.name for path in (tmp_path / "models" / "penguins").iterdir() if path.name.startswith("2")) == [version]
+
+    with exclusive(tmp_path / "retraining_historic_data_local.lock"):
+        locked = run_use_case("retraining_historic_data_local", *args, "--always")
+    assert locked.returncode == 75
+    assert locked.stdout.strip() == f"skipped: another retraining run holds {tmp_path / 'retraining_historic_data_local.lock'} (pid {os.getpid()})"
+
+    changed = run_use_case("retraining_historic_data_local", *args, "--set", "modelling.seed=7")
+    assert changed.returncode == 0, changed.stderr
+    assert (tmp_path / "models" / "penguins" / "latest").resolve().name != version
+    assert "Back-to-back on the holdout, candidate " in changed.stdout
