@@ -162,7 +162,7 @@ class MonitoringConfig(StrictModel):
     """Drift checks of logged production inputs against the training reference."""
 
     drift_share_threshold: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="Share of drifted feature columns that makes monitoring fail."
+        default=0.5, gt=0.0, le=1.0, description="Monitoring alerts (exit 3) when the share of drifted feature columns exceeds this."
     )
     min_rows: int = Field(default=30, ge=1, description="Fewest logged rows a drift check is run on.")
 

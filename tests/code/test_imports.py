@@ -41,6 +41,8 @@ def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
         "use_cases.predicting_historic_data_local",
         "use_cases.predicting_production_data_local",
         "use_cases.predicting_production_data_deployed_server",
+        "ml_project.monitoring",  # evidently only inside the functions that build reports
+        "use_cases.monitoring_production_data_local",
     ],
 )
 def test_prediction_path_imports_no_mlflow_optuna_or_evidently(module: str, tmp_path: Path) -> None:

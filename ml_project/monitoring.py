@@ -1,0 +1,335 @@
+"""Monitoring: logged production inputs against the training reference (drift) and against late labels (quality).
+
+The stages are plain functions of frames. `join_labels` reads the labels file it is given and
+`write_reports` writes the reports; nothing else here does I/O. evidently is imported inside the
+functions that use it, so importing this module stays light.
+
+Drift is judged per feature column by evidently's default test for the column's kind and the
+reference size (K-S, chi-square or Z-test p-values up to 1000 reference rows; Wasserstein or
+Jensen-Shannon distances above). Datetime features are not drift-checked: production times lie
+after training times by construction. A feature with no value at all in the production window is
+counted as drifted (evidently refuses an empty column). The window drifts when the share of drifted
+columns is above `monitoring.drift_share_threshold`.
+
+Headline quality metrics are computed with scikit-learn by `evaluation.score`, the function that
+scored the holdout, so production and holdout figures mean the same thing; evidently's report is
+the picture (confusion matrix, per-class scores) beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_project.ingestion import DataError, read_table, require_columns
+from ml_project.validation import InputSchema, coerce_datetime
+
+LOG_COLUMNS = ["prediction", "probabilities", "request_id", "model_version", "logged_at"]
+DRIFT_KINDS = ("numerical", "categorical")
+EXAMPLES = 5
+REPORT_FILES = (("drift", "html"), ("quality", "html"), ("monitoring", "json"))
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    """What became of each row of a labels file; rows = missing + duplicates + unmatched + unknown_class + matched."""
+
+    rows: int
+    missing: int
+    duplicates: int
+    unmatched: int
+    unknown_class: int
+    matched: int
+    unmatched_examples: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready values."""
+        return {**asdict(self), "unmatched_examples": list(self.unmatched_examples)}
+
+
+def typed_features(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
+    """The schema's feature columns typed as validation types them: float64, text objects, datetime64[ns]."""
+    typed: dict[str, pd.Series] = {}
+    for column in schema.columns:
+        values = frame[column.name]
+        if column.kind == "numerical":
+            typed[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column.kind == "datetime":
+            typed[column.name] = coerce_datetime(values)
+        else:
+            typed[column.name] = _text(values)
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def production_frame(log_frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
+    """Logged predictions (`read_predictions` output) as typed features plus prediction, probabilities and keys."""
+    clashing = [name for name in schema.feature_names if name in LOG_COLUMNS]
+    if clashing:
+        raise DataError(f"data error: feature '{clashing[0]}' has the name of a prediction log column; cannot monitor")
+    # From the logged JSON objects, not read_predictions' expanded columns, where pandas may have made 7 into 7.0.
+    records = log_frame["features"].tolist()
+    present = set().union(*(record.keys() for record in records))
+    missing = [name for name in schema.feature_names if name not in present]
+    if missing and records:
+        versions = ", ".join(sorted(set(log_frame["model_version"])))
+        raise DataError(f"data error: the logged predictions (model versions {versions}) lack feature '{missing[0]}'")
+    raw = pd.DataFrame(
+        {name: pd.Series([record.get(name) for record in records], dtype=object) for name in schema.feature_names}
+    )
+    frame = typed_features(raw, schema)
+    prediction = log_frame["prediction"].reset_index(drop=True)
+    frame["prediction"] = _text(prediction) if schema.task == "classification" else _number(prediction)
+    frame["probabilities"] = log_frame["probabilities"].astype(object).to_numpy()
+    frame["request_id"] = log_frame["request_id"].astype(str).to_numpy()
+    frame["model_version"] = log_frame["model_version"].astype(str).to_numpy()
+    frame["logged_at"] = pd.to_datetime(log_frame["logged_at"]).astype("datetime64[ns]").to_numpy()
+    return frame
+
+
+def join_labels(frame: pd.DataFrame, labels_path: Path | str, schema: InputSchema) -> tuple[pd.DataFrame, LabelCounts]:
+    """Join a labels file (request_id, target) on the latest logged row per request id, counting every label row."""
+    target = schema.target
+    text_columns = ["request_id", target] if schema.task == "classification" else ["request_id"]
+    labels = read_table(labels_path, text_columns=text_columns)
+    require_columns(labels.columns, ["request_id", target], str(labels_path))
+    labels = pd.DataFrame({"request_id": _text(labels["request_id"]), target: _label_values(labels[target], schema)})
+    present = labels.dropna()
+    unique = present.drop_duplicates("request_id", keep="last")  # a later line corrects an earlier one
+    latest = frame.drop_duplicates("request_id", keep="last")  # the log is ordered by logged_at, then id
+    known = unique["request_id"].isin(latest["request_id"])
+    matched = latest.merge(unique[known], on="request_id", how="inner", validate="one_to_one")
+    in_classes = matched[target].isin(schema.classes) if schema.classes else pd.Series(True, index=matched.index)
+    counts = LabelCounts(
+        rows=len(labels),
+        missing=len(labels) - len(present),
+        duplicates=len(present) - len(unique),
+        unmatched=int((~known).sum()),
+        unknown_class=int((~in_classes).sum()),
+        matched=int(in_classes.sum()),
+        unmatched_examples=tuple(unique.loc[~known, "request_id"].head(EXAMPLES)),
+    )
+    return matched[in_classes].reset_index(drop=True), counts
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, schema: InputSchema, threshold: float
+) -> tuple[Any | None, dict[str, Any]]:
+    """evidently's data-drift report of `current` against `reference`, and a summary of it per column."""
+    reference, current = typed_features(reference, schema), typed_features(current, schema)
+    checkable = [column.name for column in schema.columns if column.kind in DRIFT_KINDS]
+    unchecked = {column.name: "datetime feature" for column in schema.columns if column.kind not in DRIFT_KINDS}
+    unchecked.update({name: "no value in the reference" for name in checkable if reference[name].isna().all()})
+    empty = [name for name in checkable if name not in unchecked and current[name].isna().all()]
+    tested = [name for name in checkable if name not in unchecked and name not in empty]
+    per_column = {name: _empty_column(schema.column(name).kind) for name in empty}
+    snapshot = _run_drift(reference[tested], current[tested], schema, threshold) if tested else None
+    if snapshot is not None:
+        per_column.update(_column_results(snapshot.dict(), schema))
+    columns = [name for name in checkable if name not in unchecked]
+    drifted = [name for name in columns if per_column[name]["drifted"]]
+    share = len(drifted) / len(columns) if columns else 0.0
+    summary = {
+        "columns": columns,
+        "unchecked_columns": unchecked,
+        "drifted_columns": drifted,
+        "drifted_count": len(drifted),
+        "drift_share": share,
+        "threshold": threshold,
+        "drift_detected": share > threshold,
+        "n_reference": len(reference),
+        "n_current": len(current),
+        "per_column": {name: per_column[name] for name in columns},
+    }
+    return snapshot, summary
+
+
+def quality_report(
+    labelled: pd.DataFrame, schema: InputSchema, classes: list[str] | None
+) -> tuple[Any, dict[str, Any]]:
+    """evidently's quality report on labelled predictions, and the holdout's metrics computed on them exactly."""
+    from ml_project.evaluation import score
+
+    y_true, prediction = labelled[schema.target], labelled["prediction"]
+    frame = pd.DataFrame({"target": y_true, "prediction": prediction})
+    if schema.task == "regression":
+        return _run_quality(frame, schema, [], False), score("regression", y_true, prediction.to_numpy(), None, None)
+    names = list(classes or schema.classes or [])
+    proba = _probability_matrix(labelled["probabilities"], names)
+    if proba is None:  # no probabilities logged: the metrics that need only labels
+        from sklearn import metrics as skm
+
+        metrics = {
+            "accuracy": float(skm.accuracy_score(y_true, prediction)),
+            "f1_macro": float(skm.f1_score(y_true, prediction, average="macro")),
+        }
+    else:
+        metrics = score("classification", y_true, prediction.to_numpy(), proba, names)
+    # evidently names probability columns after the classes; a class called target or prediction cannot be one.
+    with_proba = proba is not None and not set(names) & {"target", "prediction"}
+    if with_proba:
+        frame = pd.concat([frame, pd.DataFrame(proba, columns=names, index=frame.index)], axis=1)
+    return _run_quality(frame, schema, names, with_proba), metrics
+
+
+def write_reports(
+    folder: Path, stamp: str, summary: dict[str, Any], drift: Any | None, quality: Any | None = None
+) -> dict[str, Path]:
+    """Write drift-<stamp>.html, quality-<stamp>.html and, last, monitoring-<stamp>.json; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = _free_stamp(folder, stamp)
+    paths: dict[str, Path] = {}
+    if drift is not None:
+        paths["drift_html"] = folder / f"drift-{stamp}.html"
+        drift.save_html(str(paths["drift_html"]))
+    if quality is not None:
+        paths["quality_html"] = folder / f"quality-{stamp}.html"
+        quality.save_html(str(paths["quality_html"]))
+    paths["summary_json"] = folder / f"monitoring-{stamp}.json"
+    content = {**summary, "reports": {name: str(path) for name, path in paths.items()}}
+    paths["summary_json"].write_text(json.dumps(_jsonable(content), indent=2, allow_nan=False) + "\n")
+    return paths
+
+
+def drift_lines(drift: dict[str, Any]) -> list[str]:
+    """The drift summary as a few printable lines: the verdict, then one line per column."""
+    verdict = "DRIFT" if drift["drift_detected"] else "no drift"
+    lines = [
+        f"drift: {drift['drifted_count']} of {len(drift['columns'])} columns drifted "
+        f"(share {drift['drift_share']:.2f}, threshold {drift['threshold']:.2f}): {verdict}"
+    ]
+    width = max([len(name) for name in drift["per_column"]] + [6])
+    for name, result in drift["per_column"].items():
+        score = "" if result["score"] is None else f" {result['score']:.3g} (threshold {result['threshold']:.3g})"
+        mark = "drifted" if result["drifted"] else "ok"
+        lines.append(f"  {name:<{width}}  {mark:<7}  {result['test']}{score}")
+    lines += [f"  {name:<{width}}  not checked: {reason}" for name, reason in drift["unchecked_columns"].items()]
+    return lines
+
+
+def _run_drift(reference: pd.DataFrame, current: pd.DataFrame, schema: InputSchema, threshold: float) -> Any:
+    """evidently's DataDriftPreset on the given columns, with its per-column tests."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    kinds = {name: schema.column(name).kind for name in current.columns}
+    definition = DataDefinition(
+        numerical_columns=[name for name, kind in kinds.items() if kind == "numerical"],
+        categorical_columns=[name for name, kind in kinds.items() if kind == "categorical"],
+    )
+    report = Report([DataDriftPreset(columns=list(current.columns), drift_share=threshold)], include_tests=True)
+    with warnings.catch_warnings():
+        # chi-square divides by zero for a category the reference never had; its p-value of 0 says enough.
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"scipy\.")
+        return report.run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
+
+
+def _empty_column(kind: str) -> dict[str, Any]:
+    """The result for a column with no value in the window: drifted, since the feature stopped arriving."""
+    return {"kind": kind, "test": "no value in the window", "score": None, "threshold": None, "drifted": True}
+
+
+def _column_results(content: dict[str, Any], schema: InputSchema) -> dict[str, dict[str, Any]]:
+    """Per column from a drift snapshot's dict: the test evidently chose, its score and threshold, and its verdict."""
+    failed = {
+        test["metric_config"]["metric_id"]
+        for test in content["tests"]
+        if str(getattr(test["status"], "value", test["status"])) == "FAIL"
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for metric in content["metrics"]:
+        config = metric["config"]
+        if config.get("type") != "evidently:metric_v2:ValueDrift":
+            continue
+        results[config["column"]] = {
+            "kind": schema.column(config["column"]).kind,
+            "test": config["method"],
+            "score": float(metric["value"]),
+            "threshold": float(config["threshold"]),
+            "drifted": metric["id"] in failed,
+        }
+    return results
+
+
+def _run_quality(frame: pd.DataFrame, schema: InputSchema, classes: list[str], with_proba: bool) -> Any:
+    """evidently's classification or regression preset on the target, prediction (and class probability) columns."""
+    from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    if schema.task == "regression":
+        definition = DataDefinition(numerical_columns=["target", "prediction"], regression=[Regression()])
+        return Report([RegressionPreset()]).run(Dataset.from_pandas(frame, data_definition=definition), None)
+    labels: dict[Any, str] = {name: name for name in classes}
+    task: Any
+    if len(classes) == 2:  # evidently's multiclass task breaks on two classes (KeyError on its pos_label)
+        task = BinaryClassification(
+            target="target",
+            prediction_labels="prediction",
+            prediction_probas=classes[1] if with_proba else None,
+            pos_label=classes[1],
+            labels=labels,
+        )
+    else:
+        task = MulticlassClassification(
+            target="target",
+            prediction_labels="prediction",
+            prediction_probas=classes if with_proba else None,
+            labels=labels,
+        )
+    definition = DataDefinition(categorical_columns=["target", "prediction"], classification=[task])
+    return Report([ClassificationPreset()]).run(Dataset.from_pandas(frame, data_definition=definition), None)
+
+
+def _probability_matrix(probabilities: pd.Series, classes: list[str]) -> np.ndarray | None:
+    """Logged class probabilities as rows in `classes` order, or None unless every row has all of them."""
+    if not classes or not all(isinstance(row, dict) and set(classes) <= set(row) for row in probabilities):
+        return None
+    rows = [[float(row[name]) for name in classes] for row in probabilities]
+    return np.array(rows, dtype="float64").reshape(len(rows), len(classes))
+
+
+def _label_values(values: pd.Series, schema: InputSchema) -> pd.Series:
+    """Labels as the model's classes (text) or as numbers; a value that is neither becomes missing."""
+    return _text(values) if schema.task == "classification" else _number(values)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Text objects with missing values kept missing, as validation types categorical columns."""
+    text = values.astype(object)
+    return text.where(text.isna(), text.astype(str)).astype(object)
+
+
+def _number(values: pd.Series) -> pd.Series:
+    """Numbers as float64; anything that is not a number becomes missing."""
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _free_stamp(folder: Path, stamp: str) -> str:
+    """`stamp`, or `stamp-2`, `stamp-3`, … when a report of that name exists already (two runs in one second)."""
+    candidate, number = stamp, 1
+    while any((folder / f"{kind}-{candidate}.{suffix}").exists() for kind, suffix in REPORT_FILES):
+        number += 1
+        candidate = f"{stamp}-{number}"
+    return candidate
+
+
+def _jsonable(value: Any) -> Any:
+    """A copy of `value` that strict JSON can hold: numpy scalars as Python numbers, NaN and infinity as null."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
