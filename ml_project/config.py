@@ -165,6 +165,9 @@ class MonitoringConfig(StrictModel):
         default=0.5, gt=0.0, le=1.0, description="Monitoring alerts (exit 3) when the share of drifted feature columns exceeds this."
     )
     min_rows: int = Field(default=30, ge=1, description="Fewest logged rows a drift check is run on.")
+    holdout_report: bool = Field(
+        default=True, description="The modelling run writes evidently drift/quality reports of its holdout."
+    )
 
 
 class PathsConfig(StrictModel):

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_project.artifacts import Bundle
 from ml_project.ingestion import DataError, read_table, require_columns
 from ml_project.validation import InputSchema, coerce_datetime
 
@@ -333,3 +334,25 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def holdout_reports(bundle: Bundle, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame, folder: Path) -> dict[str, Path]:
+    """The modelling run's own reports: drift of the holdout against the modelling rows, and quality on it.
+
+    The same reports as production monitoring, so a production report reads against this baseline.
+    """
+    from ml_project.prediction import predict_frame
+
+    schema = bundle.schema
+    predictions, _ = predict_frame(bundle, holdout_rows)
+    labelled = pd.DataFrame(
+        {schema.target: holdout_rows.loc[predictions.index, schema.target], "prediction": predictions["prediction"]}
+    )
+    if schema.task == "classification":
+        labelled[schema.target] = labelled[schema.target].astype(str)
+        columns = {label: predictions[f"proba_{label}"].to_numpy() for label in bundle.classes}
+        labelled["probabilities"] = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    drift, drift_summary = drift_report(modelling_rows, holdout_rows, schema, threshold=1.0)
+    quality, metrics = quality_report(labelled, schema, bundle.classes or None)
+    summary = {"model_version": bundle.version, "kind": "holdout", "drift": drift_summary, "quality": metrics}
+    return write_reports(folder, f"holdout-{bundle.version}", summary, drift, quality)

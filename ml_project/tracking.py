@@ -61,7 +61,9 @@ def _trusted_types(pipeline: Any) -> list[str]:
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
 
 
-def log_modelling_run(config: Config, bundle: Bundle, decision: Decision | None = None) -> str:
+def log_modelling_run(
+    config: Config, bundle: Bundle, decision: Decision | None = None, reports: dict[str, Path] | None = None
+) -> str:
     """Record the run in the MLflow store from `tracking.uri` and register its model; returns the run id.
 
     Every run registers a model version under `tracking.model_name`, tagged with the bundle's
@@ -97,6 +99,8 @@ def log_modelling_run(config: Config, bundle: Bundle, decision: Decision | None 
         if plots.is_dir():
             mlflow.log_artifacts(str(plots), artifact_path="plots")
         mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
+        for path in (reports or {}).values():
+            mlflow.log_artifact(str(path), artifact_path="reports")
         if decision is not None:
             gate = {key: value for key, value in decision.as_dict().items() if key != "comparison"}
             mlflow.set_tags({f"gate.{key}": str(value) for key, value in gate.items()})

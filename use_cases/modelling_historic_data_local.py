@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,6 +33,7 @@ class ModellingReport:
     run_id: str | None
     decision: Decision
     comparison: Comparison | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
 
 
 class Unchanged(Exception):
@@ -109,13 +111,18 @@ def run_modelling(
     if decision.promoted:
         point_champion(model_dir, saved.version)
     record_decision(model_dir, decision)
+    reports = {}
+    if config.monitoring.holdout_report:
+        from ml_project.monitoring import holdout_reports
+
+        reports = holdout_reports(saved, modelling_rows, holdout_rows, config.paths.reports)
     logger.debug(decision.line())
     run_id = None
     if config.tracking.enabled:
         from ml_project.tracking import log_modelling_run
 
-        run_id = log_modelling_run(config, saved, decision)
-    return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison)
+        run_id = log_modelling_run(config, saved, decision, reports)
+    return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison, reports)
 
 
 SETTINGS_THAT_CHANGE_A_MODEL = ("data", "preprocessing", "validation", "modelling")
@@ -174,6 +181,8 @@ def print_report(report: ModellingReport, config: Config) -> None:
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
+    for name, path in report.reports.items():
+        print(f"Holdout report ({name}): {path}")
     print(report.decision.line()[0].upper() + report.decision.line()[1:])
     if report.comparison is not None:
         print("Back-to-back on the holdout, " + "\n  ".join(report.comparison.lines()))

@@ -16,7 +16,7 @@ from ml_project.artifacts import load_bundle
 from ml_project.prediction_log import LoggedPrediction, PredictionLog
 from ml_project.serving import Scorer
 
-from ..conftest import output_overrides, run_use_case
+from ..conftest import make_config, output_overrides, run_use_case
 
 pytestmark = pytest.mark.slow
 
@@ -145,3 +145,15 @@ def test_too_few_rows_or_an_empty_window_is_one_line_and_exit_2(logged: Logged, 
     stderr = "data error: --since 2026-03-02T00:00:00Z is not before --until 2026-03-01T22:00:00Z"  # in UTC
     assert result.stderr.strip() == stderr
     assert not (tmp_path / "out" / "reports").exists()
+
+
+def test_the_modelling_run_writes_holdout_drift_and_quality_reports(tmp_path: Path) -> None:
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    report = run_modelling(make_config(tmp_path, "monitoring.holdout_report=true", "tracking.enabled=false"), progress=False)
+    assert sorted(report.reports) == ["drift_html", "quality_html", "summary_json"]
+    assert all(path.parent == tmp_path / "reports" and path.stat().st_size > 0 for path in report.reports.values())
+    summary = json.loads(report.reports["summary_json"].read_text())
+    assert summary["model_version"] == report.bundle.version and summary["kind"] == "holdout"
+    assert summary["quality"]["accuracy"] == report.bundle.metrics["holdout"]["accuracy"]  # the same rows, the same score
+    assert summary["drift"]["n_current"] == report.bundle.card["rows"]["holdout"]
