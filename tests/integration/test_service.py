@@ -207,3 +207,15 @@ def test_a_prediction_log_that_cannot_be_opened_stops_serve_with_one_line(traine
     result = run_use_case_serve(tmp_path, f"prediction_log.url={url}", model=trained[1].bundle.path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"prediction log {url}: cannot open: ")
+
+
+def test_serving_the_champion_says_so(trained) -> None:  # type: ignore[no-untyped-def]
+    config, report = trained
+    assert report.decision.promoted  # the session's first model is the champion
+    server = Server(config.paths.output, model=Path("champion"))
+    try:
+        server.wait_healthy()
+        info = httpx.get(f"{server.url}/model", timeout=10).json()
+    finally:
+        assert server.stop() == 0
+    assert (info["served_as"], info["model_version"]) == ("champion", report.bundle.version)
