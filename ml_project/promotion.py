@@ -9,9 +9,12 @@ mirrored in the MLflow registry as the `champion` alias with tags (ml_project.tr
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +46,7 @@ class Decision:
     reason: str
     holdout_rows: int
     decided_at: str = ""
+    gate_rows: int | None = None  # holdout rows new to the champion, on which both were scored
     comparison: dict[str, Any] | None = None  # comparison.Comparison of candidate vs champion on the holdout
 
     def line(self) -> str:
@@ -52,7 +56,8 @@ class Decision:
             return f"champion gate: {self.candidate_version} {verdict}: {self.reason}"
         return (
             f"champion gate: candidate {self.candidate_version} {self.metric} {self.candidate_score:.4f} vs champion "
-            f"{self.champion_version} {self.champion_score:.4f} on the same {self.holdout_rows} holdout rows, "
+            f"{self.champion_version} {self.champion_score:.4f} on the same {self.gate_rows} holdout rows "
+            f"(of {self.holdout_rows}; the others trained the champion), "
             f"required improvement {self.min_improvement:g}: {verdict} ({self.reason})"
         )
 
@@ -82,26 +87,65 @@ def decide(
     return False, f"gain {gain:.4g} is not more than {min_improvement:g}"
 
 
-def champion_score(
-    champion_path: Path, X_holdout: pd.DataFrame, y_holdout: pd.Series, task: str, metric: str
-) -> tuple[Bundle, float] | None:
-    """The current champion and its score on these holdout rows; None when there is none.
+def load_champion(model_dir: Path, features: list[str], task: str, force: bool) -> tuple[Bundle | None, str]:
+    """The current champion, checked usable for this run; (None, why) when there is none to compare with.
 
-    A champion that cannot be scored on these rows (other features, target or task) raises
-    BundleError: the gate never compares a candidate with nothing by accident.
+    A champion that cannot be loaded (folder gone, files changed) or scored on this run's rows
+    (other features or task) stops the run with a BundleError, before any training when called
+    early; with `force` the run goes on and the new model is promoted without a comparison.
     """
-    if not champion_path.is_symlink() and not champion_path.exists():
-        return None
-    champion = load_bundle(champion_path)
-    missing = [name for name in champion.schema.feature_names if name not in X_holdout.columns]
-    if missing or champion.schema.task != task:
+    link = model_dir / CHAMPION
+    if not link.is_symlink():
+        return None, "no champion yet"
+    try:
+        champion = load_bundle(link)
+        missing = [name for name in champion.schema.feature_names if name not in features]
+        if missing or champion.schema.task != task:
+            what = "features " + ", ".join(missing) + " are not in this run's data" if missing else "it is another task"
+            raise BundleError(f"bundle error: the champion {champion.version} cannot be scored on this run's rows: {what}")
+    except BundleError as error:
+        if force:
+            return None, f"forced; the champion could not be compared ({error})"
         raise BundleError(
-            f"bundle error: the champion {champion.version} cannot be scored on this holdout "
-            f"({'missing features ' + ', '.join(missing) if missing else 'another task'}); "
-            "compare by hand and use --force-promote"
-        )
-    scores = evaluation.evaluate(champion.pipeline, X_holdout[champion.schema.feature_names], y_holdout, task)
-    return champion, float(scores.get(metric, float("nan")))
+            f"{error}; the champion link {link} cannot be used: fix or remove it, or train with --force-promote"
+        ) from None
+    return champion, ""
+
+
+def unseen_rows(holdout_rows: pd.DataFrame, champion: Bundle) -> pd.DataFrame:
+    """The holdout rows the champion never trained on (matched by content against its reference.parquet).
+
+    When the data grew since the champion was trained, a new random holdout overlaps the champion's
+    training rows; scoring it there would flatter the champion. Identical duplicate rows count as seen.
+    """
+    assert champion.path is not None
+    reference = pd.read_parquet(champion.path / "reference.parquet")
+    columns = [name for name in reference.columns if name in holdout_rows.columns]
+    seen = set(pd.util.hash_pandas_object(reference[columns], index=False).to_numpy())
+    hashes = pd.util.hash_pandas_object(holdout_rows[columns], index=False).to_numpy()
+    return holdout_rows[[value not in seen for value in hashes]]
+
+
+def score_on(pipeline: Any, rows: pd.DataFrame, features: list[str], target: str, task: str, metric: str) -> float:
+    """`metric` of a fitted pipeline on `rows`; NaN when it cannot be computed (e.g. a class it never saw)."""
+    try:
+        scores = evaluation.evaluate(pipeline, rows[features], rows[target], task)
+    except ValueError as error:
+        logger.warning("%s could not be computed on the gate's rows: %s", metric, error)
+        return float("nan")
+    return float(scores.get(metric, float("nan")))
+
+
+@contextmanager
+def promotion_lock(model_dir: Path) -> Iterator[None]:
+    """One gate at a time per model: the champion read, the decision and its records happen together."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with open(model_dir / ".promotion.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def point_champion(model_dir: Path, version: str) -> None:

@@ -12,13 +12,24 @@ from pathlib import Path
 import pandas as pd
 
 from ml_project import evaluation
-from ml_project.artifacts import CHAMPION, LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
+from ml_project.artifacts import LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
 from ml_project.cli import main_entry, make_parser
 from ml_project.comparison import Comparison, compare
 from ml_project.config import Config, RunConfig
 from ml_project.ingestion import load_modelling_data
 from ml_project.modelling import SCORERS, check_feasible, search, split_features_target, split_holdout
-from ml_project.promotion import Decision, champion_score, decide, now, point_champion, record_decision
+from ml_project.promotion import (
+    Decision,
+    decide,
+    load_champion,
+    now,
+    point_champion,
+    promotion_lock,
+    read_decisions,
+    record_decision,
+    score_on,
+    unseen_rows,
+)
 from ml_project.validation import infer_schema, schema_from_config, validate, validate_engineered
 
 NAME = "modelling_historic_data_local"
@@ -63,14 +74,14 @@ def run_modelling(
     fingerprint = fingerprint_frame(modelling_rows[[*data.features.all, data.target]])
     if skip_unchanged:
         _raise_if_unchanged(config, fingerprint["sha256"])
+    model_dir = config.paths.models / config.tracking.model_name
+    load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
     X, y = split_features_target(modelling_rows, data)
     result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
 
     X_holdout, y_holdout = split_features_target(holdout_rows, data)
     holdout = evaluation.evaluate(result.pipeline, X_holdout, y_holdout, data.task)
-    model_dir = config.paths.models / config.tracking.model_name
-    current = champion_score(model_dir / CHAMPION, X_holdout, y_holdout, data.task, config.modelling.metric)
     importance = evaluation.feature_importance(
         result.pipeline, X_holdout, y_holdout, SCORERS[config.modelling.metric], config.modelling.seed
     )
@@ -105,23 +116,26 @@ def run_modelling(
         "reference.parquet": modelling_rows[[*data.features.all, data.target]],
         "training_quarantine.csv": raw.quarantine,
     }
-    saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
-    comparison = compare(saved, current[0], holdout_rows) if current is not None else None
-    decision = _gate(config, saved, current, len(holdout_rows), force_promote, comparison)
-    if decision.promoted:
-        point_champion(model_dir, saved.version)
-    record_decision(model_dir, decision)
-    reports = {}
-    if config.monitoring.holdout_report:
-        from ml_project.monitoring import holdout_reports
+    # One gate at a time per model, and the records in an order that a crash cannot make disagree:
+    # the bundle (latest), then MLflow (registry alias), then the champion link and the audit line.
+    with promotion_lock(model_dir):
+        champion, note = load_champion(model_dir, data.features.all, data.task, force_promote)
+        saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
+        decision, comparison = _gate(config, saved, champion, note, holdout_rows, force_promote)
+        logger.debug(decision.line())
+        reports: dict[str, Path] = {}
+        if config.monitoring.holdout_report:
+            from ml_project.monitoring import holdout_reports
 
-        reports = holdout_reports(saved, modelling_rows, holdout_rows, config.paths.reports)
-    logger.debug(decision.line())
-    run_id = None
-    if config.tracking.enabled:
-        from ml_project.tracking import log_modelling_run
+            reports = holdout_reports(saved, modelling_rows, holdout_rows, config.paths.reports)
+        run_id = None
+        if config.tracking.enabled:
+            from ml_project.tracking import log_modelling_run
 
-        run_id = log_modelling_run(config, saved, decision, reports)
+            run_id = log_modelling_run(config, saved, decision, reports)
+        if decision.promoted:
+            point_champion(model_dir, saved.version)
+        record_decision(model_dir, decision)
     return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison, reports)
 
 
@@ -133,6 +147,8 @@ def _raise_if_unchanged(config: Config, sha256: str) -> None:
     if not latest.exists():
         return
     bundle = load_bundle(latest)
+    if not any(entry.get("candidate_version") == bundle.version for entry in read_decisions(latest.parent)):
+        return  # that run never finished its gate (it crashed or was stopped): train again
     wanted = config.model_dump(mode="json")
     same_settings = all(bundle.config.get(key) == wanted[key] for key in SETTINGS_THAT_CHANGE_A_MODEL)
     if bundle.fingerprint.get("sha256") == sha256 and same_settings:
@@ -140,34 +156,43 @@ def _raise_if_unchanged(config: Config, sha256: str) -> None:
 
 
 def _gate(
-    config: Config,
-    candidate: Bundle,
-    current: tuple[Bundle, float] | None,
-    rows: int,
-    force: bool,
-    comparison: Comparison | None,
-) -> Decision:
-    metric = config.modelling.metric
+    config: Config, candidate: Bundle, champion: Bundle | None, note: str, holdout_rows: pd.DataFrame, force: bool
+) -> tuple[Decision, Comparison | None]:
+    """Score candidate and champion on the holdout rows the champion never trained on, and decide."""
+    data, metric = config.data, config.modelling.metric
     score = float(candidate.metrics["holdout"].get(metric, float("nan")))
-    champion_version, champion_value = (current[0].version, current[1]) if current is not None else (None, None)
-    promoted, reason = decide(
-        metric, score, champion_value, config.promotion.min_improvement, config.modelling.greater_is_better, force
-    )
-    return Decision(
+    champion_value, gate_rows, comparison = None, len(holdout_rows), None
+    if champion is not None:
+        rows = unseen_rows(holdout_rows, champion)
+        if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
+            rows, note = holdout_rows, "every holdout row trained the champion; its score is optimistic"
+        gate_rows = len(rows)
+        score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
+        champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
+        comparison = compare(candidate, champion, rows)
+    if champion is None and note.startswith("forced"):
+        promoted, reason = True, note
+    else:
+        greater = config.modelling.greater_is_better
+        promoted, reason = decide(metric, score, champion_value, config.promotion.min_improvement, greater, force)
+        reason = f"{reason}; {note}" if note and champion is not None else reason
+    decision = Decision(
         metric=metric,
         candidate_version=candidate.version,
         candidate_score=score,
-        champion_version=champion_version,
+        champion_version=champion.version if champion is not None else None,
         champion_score=champion_value,
         min_improvement=config.promotion.min_improvement,
         greater_is_better=config.modelling.greater_is_better,
         promoted=promoted,
         forced=force and promoted and reason.startswith("forced"),
         reason=reason,
-        holdout_rows=rows,
+        holdout_rows=len(holdout_rows),
         decided_at=now(),
+        gate_rows=gate_rows,
         comparison=comparison.as_dict() if comparison is not None else None,
     )
+    return decision, comparison
 
 
 def print_report(report: ModellingReport, config: Config) -> None:

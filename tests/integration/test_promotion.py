@@ -116,3 +116,62 @@ def test_retraining_is_idempotent_and_never_overlaps(tmp_path: Path) -> None:
     assert changed.returncode == 0, changed.stderr
     assert (tmp_path / "models" / "penguins" / "latest").resolve().name != version
     assert "Back-to-back on the holdout, candidate " in changed.stdout
+
+
+def test_the_gate_scores_only_holdout_rows_the_champion_never_trained_on(tmp_path: Path, penguins) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    older = tmp_path / "older.csv"
+    penguins.sample(frac=0.85, random_state=1).to_csv(older, index=False)  # the data grew since the champion
+    champion = run_modelling(make_config(tmp_path, *BASELINE, f"data.path={older}", "tracking.enabled=false"), progress=False)
+    candidate = run_modelling(make_config(tmp_path, "tracking.enabled=false"), progress=False)
+    decision = candidate.decision
+    assert decision.champion_version == champion.bundle.version
+    assert decision.gate_rows is not None and 0 < decision.gate_rows < decision.holdout_rows
+    assert candidate.comparison is not None and candidate.comparison.rows == decision.gate_rows
+
+    from ml_project.promotion import unseen_rows
+
+    reference = pd.read_parquet(champion.bundle.path / "reference.parquet")  # type: ignore[operator]
+    columns = list(reference.columns)
+    complete = penguins[columns].dropna()  # rows with a missing value may equal another row's content
+    key = complete.astype(str).agg("|".join, axis=1)
+    new_rows = complete[~key.isin(set(reference.astype(str).agg("|".join, axis=1)))].head(5)
+    mixed = pd.concat([reference.head(10), new_rows.astype(reference.dtypes.to_dict())], ignore_index=True)
+    assert unseen_rows(mixed, champion.bundle).index.tolist() == [10, 11, 12, 13, 14]
+
+
+def test_an_unusable_champion_stops_training_early_unless_forced(tmp_path: Path) -> None:
+    import shutil
+
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    first = run_modelling(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False)
+    shutil.rmtree(first.bundle.path)  # type: ignore[arg-type]
+    args = [arg for item in [*output_overrides(tmp_path), "tracking.enabled=false", *BASELINE] for arg in ("--set", item)]
+    stopped = run_use_case("modelling_historic_data_local", *args, "--no-progress")
+    assert stopped.returncode == 2
+    assert stopped.stderr.strip() == (
+        f"bundle error: no model bundle at {tmp_path / 'models' / 'penguins' / 'champion'} (train one with ./executables/run.sh); "
+        f"the champion link {tmp_path / 'models' / 'penguins' / 'champion'} cannot be used: fix or remove it, or train with --force-promote"
+    )
+    forced = run_modelling(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False, force_promote=True)
+    assert (forced.decision.promoted, forced.decision.forced) == (True, True)
+    assert forced.decision.reason.startswith("forced; the champion could not be compared (bundle error: no model bundle at ")
+
+
+def test_a_run_that_crashed_before_its_gate_is_not_taken_as_done(tmp_path: Path) -> None:
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    settings = [*BASELINE, "tracking.enabled=false"]
+    first = run_modelling(make_config(tmp_path, *settings), progress=False)
+    broken = make_config(tmp_path, *BASELINE, "modelling.seed=3", "tracking.uri=sqlite:////proc/no-such-dir/mlflow.db")
+    with pytest.raises(Exception):
+        run_modelling(broken, progress=False)  # fails at MLflow, after the bundle was written
+    model_dir = tmp_path / "models" / "penguins"
+    assert (model_dir / "champion").resolve().name == first.bundle.version  # the champion did not move
+    assert [entry["candidate_version"] for entry in read_decisions(model_dir)] == [first.bundle.version]
+    retried = run_modelling(make_config(tmp_path, *BASELINE, "modelling.seed=3", "tracking.enabled=false"), progress=False, skip_unchanged=True)
+    assert retried.decision.candidate_version != first.bundle.version  # trained again, not "unchanged"
