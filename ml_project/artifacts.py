@@ -132,13 +132,13 @@ def _write_manifest(folder: Path, bundle: Bundle) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
-def _point_latest(model_dir: Path, version: str) -> None:
-    """Swap the `latest` link in one rename, so readers see the old or the new version, never neither."""
-    temporary = model_dir / f".{LATEST}.{os.getpid()}"
+def point_link(model_dir: Path, name: str, version: str) -> None:
+    """Swap the `name` link (latest, champion) in one rename: readers see the old or the new version, never neither."""
+    temporary = model_dir / f".{name}.{os.getpid()}"
     if temporary.is_symlink() or temporary.exists():
         temporary.unlink()
     temporary.symlink_to(version, target_is_directory=True)
-    os.replace(temporary, model_dir / LATEST)
+    os.replace(temporary, model_dir / name)
 
 
 def save_bundle(
@@ -165,7 +165,7 @@ def save_bundle(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    _point_latest(model_dir, version)
+    point_link(model_dir, LATEST, version)
     return replace(staged, path=final)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ml_project import evaluation
-from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle
+from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle, point_link
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +149,7 @@ def promotion_lock(model_dir: Path) -> Iterator[None]:
 
 def point_champion(model_dir: Path, version: str) -> None:
     """Swap the `champion` link in one rename, as `latest` is swapped."""
-    temporary = model_dir / f".{CHAMPION}.{os.getpid()}"
-    if temporary.is_symlink() or temporary.exists():
-        temporary.unlink()
-    temporary.symlink_to(version, target_is_directory=True)
-    os.replace(temporary, model_dir / CHAMPION)
+    point_link(model_dir, CHAMPION, version)
 
 
 def record_decision(model_dir: Path, decision: Decision) -> None:
