@@ -17,8 +17,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ml_project.artifacts import load_bundle, locate_bundle
-from ml_project.cli import main_entry, make_parser
+from ml_project.artifacts import load_bundle
+from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig, ServiceConfig
 from ml_project.prediction_log import PredictionLog
 
@@ -70,7 +70,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 
     settings = config.service
     check_port_free(settings.host, settings.port)
-    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, args.model))
+    bundle = load_model(config, args.model)
     log_url = config.prediction_log_url
     # Opened before the port: a bad URL is one line and exit 2, not a server that cannot log.
     log = PredictionLog(log_url) if log_url else None
@@ -107,7 +107,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     result.prog = "./executables/run.sh serve"
-    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
+    add_model_argument(result)
     return result
 
 

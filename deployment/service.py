@@ -237,12 +237,9 @@ def create_app(
                 items = _records(await _read_body(request, settings.max_body_bytes), settings.max_batch_records)
             except _Refused as refused:
                 return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
-            parsed, outcomes = scorer.split(items, request_id)
-        valid = [(record, outcome) for record, outcome in zip(parsed, outcomes) if record is not None]
+            outcomes, valid = scorer.split(items, request_id)
         if valid:
-            results = await batcher.submit([record for record, _ in valid])
-            for (_, outcome), (prediction, probabilities) in zip(valid, results):
-                outcome.prediction, outcome.probabilities = prediction, probabilities
+            scorer.fill(valid, await batcher.submit([record for record, _ in valid]))
         body: dict[str, Any] = {
             "request_id": request_id,
             "model_name": bundle.model_name,
@@ -251,7 +248,7 @@ def create_app(
         }
         if valid:
             response = _json(200, body, request_id)  # built first: only what is answered gets logged
-            scorer.record_log(request_id, [record for record, _ in valid], [outcome for _, outcome in valid])
+            scorer.record_log(valid)
             return response
         first = outcomes[0]
         where = "record 0: " if len(outcomes) > 1 else ""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ml_project.artifacts import BundleError
+from ml_project.artifacts import Bundle, BundleError, load_bundle, locate_bundle
 from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, ConfigError, RunConfig, load_config
 from ml_project.ingestion import DataError
 from ml_project.prediction_log import PredictionLogError
@@ -111,6 +111,18 @@ def main_entry(
     main: Callable[[Config, argparse.Namespace], int],
 ) -> None:
     sys.exit(run(name, parser, run_config, main))
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """--model, as every use case that predicts takes it; resolve it with `load_model`."""
+    parser.add_argument(
+        "--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)"
+    )
+
+
+def load_model(config: Config, given: Path | str | None) -> Bundle:
+    """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name."""
+    return load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser, concurrency: bool) -> None:

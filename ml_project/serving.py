@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 # A client may name its request; 48 characters leave room for "-<index>" within the log's 64.
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,48}$"
+Prediction = tuple[Any, dict[str, float] | None]  # (label or value, class probabilities) of one record
 
 
 def _text(value: Any) -> Any:
@@ -233,7 +234,7 @@ class Scorer:
                 out[name] = np.array(values, dtype=object)
         return out
 
-    def predict(self, records: Sequence[ParsedRecord]) -> list[tuple[Any, dict[str, float] | None]]:
+    def predict(self, records: Sequence[ParsedRecord]) -> list[Prediction]:
         """One model call for all `records`: (prediction, probabilities) per record, in order."""
         if not records:
             return []
@@ -255,9 +256,15 @@ class Scorer:
             features[str(self.bundle.schema.id_column)] = record.record_id
         return features
 
-    def record_log(self, request_id: str, records: Sequence[ParsedRecord], outcomes: Sequence[Scored]) -> None:
+    @staticmethod
+    def fill(valid: Sequence[tuple[ParsedRecord, Scored]], results: Sequence[Prediction]) -> None:
+        """Put each model result into its record's outcome (results are in the order of `valid`)."""
+        for (_, outcome), (prediction, probabilities) in zip(valid, results):
+            outcome.prediction, outcome.probabilities = prediction, probabilities
+
+    def record_log(self, valid: Sequence[tuple[ParsedRecord, Scored]]) -> None:
         """Queue the predicted records for the prediction log (written in the background, in batches)."""
-        if self.log is None or not records:
+        if self.log is None or not valid:
             return
         now = datetime.now(timezone.utc)
         self.log.write(
@@ -272,43 +279,42 @@ class Scorer:
                     source=self.source,
                     logged_at=now,
                 )
-                for record, outcome in zip(records, outcomes)
+                for record, outcome in valid
             ]
         )
 
     def score(self, items: Sequence[Any], request_id: str | None = None) -> list[Scored]:
         """Synchronous path for in-process callers: validate, predict the valid, log, in input order."""
-        request_id = request_id or new_request_id()
-        parsed, outcomes = self.split(items, request_id)
-        valid = [(record, outcome) for record, outcome in zip(parsed, outcomes) if record is not None]
-        results = self.predict([record for record, _ in valid])
-        for (_, outcome), (prediction, probabilities) in zip(valid, results):
-            outcome.prediction, outcome.probabilities = prediction, probabilities
-        self.record_log(request_id, [record for record, _ in valid], [outcome for _, outcome in valid])
+        outcomes, valid = self.split(items, request_id or new_request_id())
+        self.fill(valid, self.predict([record for record, _ in valid]))
+        self.record_log(valid)
         return outcomes
 
-    def split(self, items: Sequence[Any], request_id: str) -> tuple[list[ParsedRecord | None], list[Scored]]:
-        """Validate every item; each gets an outcome with its own request id (`<request>-<index>`)."""
+    def split(self, items: Sequence[Any], request_id: str) -> tuple[list[Scored], list[tuple[ParsedRecord, Scored]]]:
+        """Validate every item: an outcome per item (own request id `<request>-<index>`), and the valid ones.
+
+        The valid pairs (record, its outcome) are what goes to the model; the outcomes, in input
+        order, are what the caller answers with once `fill` has put the predictions in.
+        """
         single = len(items) == 1
-        parsed: list[ParsedRecord | None] = []
+        valid: list[tuple[ParsedRecord, Scored]] = []
         outcomes: list[Scored] = []
         for index, item in enumerate(items):
             record_request = request_id if single else f"{request_id}-{index}"
             result = self.parse(item)
             if isinstance(result, ParsedRecord):
-                parsed.append(result)
                 outcomes.append(Scored(record_request, record_id=result.record_id))
+                valid.append((result, outcomes[-1]))
             else:
-                parsed.append(None)
                 record_id = item.get(self.bundle.schema.id_column) if self._has_id and isinstance(item, dict) else None
                 outcomes.append(Scored(record_request, errors=result, record_id=record_id))
-        return parsed, outcomes
+        return outcomes, valid
 
 
 @dataclass
 class _Pending:
     records: list[ParsedRecord]
-    future: asyncio.Future[list[tuple[Any, dict[str, float] | None]]]
+    future: asyncio.Future[list[Prediction]]
 
 
 class MicroBatcher:
@@ -323,7 +329,7 @@ class MicroBatcher:
 
     def __init__(
         self,
-        predict: Callable[[Sequence[ParsedRecord]], list[tuple[Any, dict[str, float] | None]]],
+        predict: Callable[[Sequence[ParsedRecord]], list[Prediction]],
         max_records: int,
         max_wait: float,
     ) -> None:
@@ -361,10 +367,10 @@ class MicroBatcher:
             self._executor.shutdown(wait=True)
         self._queue = None
 
-    async def submit(self, records: list[ParsedRecord]) -> list[tuple[Any, dict[str, float] | None]]:
+    async def submit(self, records: list[ParsedRecord]) -> list[Prediction]:
         if self._queue is None:
             raise RuntimeError("the micro-batcher is not running")
-        future: asyncio.Future[list[tuple[Any, dict[str, float] | None]]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(records, future))
         return await future
 

@@ -13,8 +13,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ml_project.artifacts import load_bundle, locate_bundle
-from ml_project.cli import main_entry, make_parser
+from ml_project.cli import load_model, main_entry, make_parser
 from ml_project.comparison import compare
 from ml_project.config import Config, RunConfig
 from ml_project.ingestion import read_table
@@ -25,9 +24,7 @@ EXIT_TOO_MANY_CHANGES = 3
 
 
 def main(config: Config, args: argparse.Namespace) -> int:
-    models, name = config.paths.models, config.tracking.model_name
-    candidate = load_bundle(locate_bundle(models, name, args.candidate))
-    baseline = load_bundle(locate_bundle(models, name, args.baseline))
+    candidate, baseline = load_model(config, args.candidate), load_model(config, args.baseline)
     source = args.input or Path(config.data.path)
     text = [column.name for column in candidate.schema.columns if column.kind == "categorical"]
     comparison = compare(candidate, baseline, read_table(source, text_columns=text))

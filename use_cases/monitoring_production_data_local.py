@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from ml_project.artifacts import Bundle, BundleError, load_bundle, locate_bundle
-from ml_project.cli import main_entry, make_parser
+from ml_project.artifacts import Bundle, BundleError
+from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.ingestion import DataError
 from ml_project.monitoring import (
@@ -46,7 +46,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
         raise ConfigError("config error: prediction_log.enabled = false: there is no prediction log to monitor")
     if args.since and args.until and args.since >= args.until:
         raise DataError(f"data error: --since {_when(args.since)} is not before --until {_when(args.until)}")
-    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, args.model))
+    bundle = load_model(config, args.model)
     assert bundle.path is not None  # load_bundle always sets it
     reference_file = bundle.path / REFERENCE
     if not reference_file.is_file():
@@ -150,9 +150,7 @@ def _moment(text: str) -> datetime:
 
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
-    result.add_argument(
-        "--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)"
-    )
+    add_model_argument(result)
     result.add_argument("--since", type=_moment, help="first logged_at to include, ISO 8601, UTC (default: the start)")
     result.add_argument("--until", type=_moment, help="logged_at to stop before, ISO 8601, UTC (default: now)")
     result.add_argument("--labels", type=Path, help="CSV or parquet file of request_id and the target (optional)")

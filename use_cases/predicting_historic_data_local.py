@@ -9,8 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ml_project.artifacts import load_bundle, locate_bundle
-from ml_project.cli import main_entry, make_parser
+from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, RunConfig
 from ml_project.prediction import predict_file
 
@@ -20,7 +19,7 @@ logger = logging.getLogger(NAME)
 
 
 def main(config: Config, args: argparse.Namespace) -> int:
-    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, args.model))
+    bundle = load_model(config, args.model)
     output = Path(args.output)
     quarantine = Path(args.quarantine) if args.quarantine else output.with_name(f"{output.stem}.quarantine{output.suffix}")
     counts = predict_file(bundle, Path(args.input), output, quarantine, config.prediction.chunk_size)
@@ -35,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     result.add_argument("--input", required=True, help="CSV or parquet file to score")
     result.add_argument("--output", required=True, help="predictions file (.csv or .parquet)")
-    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
+    add_model_argument(result)
     result.add_argument("--quarantine", help="rejected rows file (default: <output stem>.quarantine<suffix>)")
     return result
 

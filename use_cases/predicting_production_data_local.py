@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ml_project.artifacts import load_bundle, locate_bundle
-from ml_project.cli import add_stream_arguments, main_entry, make_parser
+from ml_project.cli import add_model_argument, add_stream_arguments, load_model, main_entry, make_parser
 from ml_project.config import Config, RunConfig
 from ml_project.prediction_log import PredictionLog
 from ml_project.serving import Scorer
@@ -23,7 +22,7 @@ RUN = RunConfig(mode="prediction", data="production", environment="local")
 
 
 def main(config: Config, args: argparse.Namespace) -> int:
-    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, args.model))
+    bundle = load_model(config, args.model)
     source = args.input or Path(config.data.path)
     log_url = config.prediction_log_url
     log = PredictionLog(log_url) if log_url else None
@@ -53,7 +52,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     add_stream_arguments(result, concurrency=False)
-    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
+    add_model_argument(result)
     return result
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ml_project.cli import add_stream_arguments, main_entry, make_parser
+from ml_project.cli import add_model_argument, add_stream_arguments, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, RunConfig
 from ml_project.streaming import HttpSender, ServiceUnavailable, print_report, stream_to_service
 
@@ -78,7 +78,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     result = make_parser(NAME, __doc__ or NAME)
     add_stream_arguments(result, concurrency=True)
-    result.add_argument("--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)")
+    add_model_argument(result)
     return result
 
 
