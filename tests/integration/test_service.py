@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import negative_data_rejection
 from schemathesis.generation import GenerationMode
 
 from ml_project.prediction import predict_frame
@@ -62,6 +63,10 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(server: Server, mode: 
         "GET /model",
         "POST /predict",
     ]
+    # A list with some schema-violating records is answered 200 by contract (the valid ones are
+    # predicted, the others carry their errors; tests/code/test_serving.py pins that), which
+    # schemathesis' negative-data-rejection check counts as accepting bad data. Every other check runs.
+    excluded = [negative_data_rejection] if mode == "negative" else []
     for operation in operations:
         if mode == "negative" and operation.method.upper() == "GET":
             continue  # no parameters: nothing can be made invalid
@@ -69,7 +74,7 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(server: Server, mode: 
         @given(case=operation.as_strategy(GenerationMode(mode)))
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
-            case.call_and_validate(timeout=10)
+            case.call_and_validate(timeout=10, excluded_checks=excluded)
 
         check()
 
