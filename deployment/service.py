@@ -6,17 +6,21 @@ app engine, cloud function, lambda, sagemaker) serves this one app.
 
 Contract: GET /health, GET /model, POST /predict (one record or a list). Bad input is a 4xx whose
 `detail` names the field; within a list, valid records are predicted and invalid ones carry
-their errors. Importing this module imports no mlflow, optuna, evidently or pandera.
+their errors. With `sagemaker=True` the SageMaker container contract is served too: GET /ping and
+POST /invocations (text/csv or application/json), answered by the same code as /predict.
+Importing this module imports no mlflow, optuna, evidently or pandera.
 """
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
 import json
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,7 +33,15 @@ from starlette.routing import Route
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction_log import PredictionLog
-from ml_project.serving import REQUEST_ID_PATTERN, MicroBatcher, Scorer, new_request_id
+from ml_project.serving import (
+    REQUEST_ID_PATTERN,
+    MicroBatcher,
+    ParsedRecord,
+    Prediction,
+    Scored,
+    Scorer,
+    new_request_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +141,50 @@ def _records(body: bytes, max_records: int) -> list[Any]:
     return payload
 
 
+def _csv_records(body: bytes, features: list[str], known: set[str], max_records: int) -> list[Any]:
+    """CSV rows as records: values in `features` order, or under a first row of `known` column names.
+
+    An empty cell is a missing value. A row with the wrong number of values refuses the request.
+    """
+    try:
+        rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")) if row]
+    except UnicodeDecodeError:
+        raise _Refused(400, "request body is not UTF-8 text") from None
+    except csv.Error as error:
+        raise _Refused(400, f"request body is not valid CSV: {error}") from None
+    header = features
+    if rows and all(cell.strip() in known for cell in rows[0]):
+        header, rows = [cell.strip() for cell in rows[0]], rows[1:]
+    if not rows:
+        raise _Refused(422, "request body holds no CSV rows; send one line of feature values per record")
+    if len(rows) > max_records:
+        raise _Refused(422, f"request holds {len(rows)} records; service.max_batch_records = {max_records}")
+    for line, row in enumerate(rows, start=1):
+        if len(row) != len(header):
+            raise _Refused(
+                422, f"CSV row {line} has {len(row)} values; expected {len(header)}: {','.join(header)}"
+            )
+    return [{name: (cell if cell != "" else None) for name, cell in zip(header, row)} for row in rows]
+
+
+def _csv_answer(outcomes: list[Scored], classes: list[str] | None) -> str:
+    """Results as CSV: request_id, prediction, proba_<class>..., error (the first one, for refused records)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["request_id", "prediction", *(f"proba_{name}" for name in classes or []), "error"])
+    for outcome in outcomes:
+        probabilities = outcome.probabilities or {}
+        writer.writerow(
+            [
+                outcome.request_id,
+                "" if outcome.errors else outcome.prediction,
+                *(probabilities.get(name, "") for name in classes or []),
+                str(outcome.errors[0]) if outcome.errors else "",
+            ]
+        )
+    return out.getvalue()
+
+
 def _openapi(app: FastAPI, scorer: Scorer, settings: ServiceConfig) -> dict[str, Any]:
     """The generated document, plus the request body: one Record or a list, Record built from the schema."""
     if app.openapi_schema:
@@ -154,15 +210,27 @@ def _openapi(app: FastAPI, scorer: Scorer, settings: ServiceConfig) -> dict[str,
 
 
 def create_app(
-    bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None = None, served_as: str = "path"
+    bundle: Bundle,
+    settings: ServiceConfig,
+    log: PredictionLog | None = None,
+    served_as: str = "path",
+    *,
+    serverless: bool = False,
+    sagemaker: bool = False,
 ) -> FastAPI:
     """The service for one loaded bundle; `log` (if any) is flushed and closed at shutdown.
 
     `served_as` says how the bundle was chosen (champion, latest or a path); GET /model reports it.
+    `serverless=True` is for hosts that freeze or drop the process between requests and may never
+    run the app's startup (AWS Lambda, Cloud Functions): predictions run inline instead of in the
+    micro-batcher's background task, and the prediction log is flushed before each answer returns.
+    `sagemaker=True` adds GET /ping and POST /invocations (the SageMaker container contract).
     """
     scorer = Scorer(bundle, log, source="service")
     batcher = MicroBatcher(scorer.predict, settings.micro_batch_records, settings.micro_batch_wait_ms / 1000)
     with_id = bundle.schema.id_column is not None
+    names = bundle.schema.feature_names
+    known_columns = set(names) | ({str(bundle.schema.id_column)} if with_id else set())
     model_info = {
         "model_name": bundle.model_name,
         "model_version": bundle.version,
@@ -179,11 +247,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await batcher.start()
-        # The model and the imports are long-lived: moved out of the collector's sight, a full
-        # collection no longer walks ~200k objects (pauses of up to ~130 ms under load otherwise).
-        gc.collect()
-        gc.freeze()
+        if not serverless:
+            await batcher.start()
+            # The model and the imports are long-lived: moved out of the collector's sight, a full
+            # collection no longer walks ~200k objects (pauses of up to ~130 ms under load otherwise).
+            gc.collect()
+            gc.freeze()
         logger.info("serving %s version %s", bundle.model_name, bundle.version)
         try:
             yield
@@ -192,6 +261,60 @@ def create_app(
             if log is not None:
                 log.close()
                 logger.info("prediction log flushed: %d rows written", log.written)
+
+    async def predictions(valid: list[tuple[ParsedRecord, Scored]]) -> list[Prediction]:
+        records = [record for record, _ in valid]
+        return scorer.predict(records) if serverless else await batcher.submit(records)
+
+    def json_items(body: bytes) -> list[Any]:
+        return _records(body, settings.max_batch_records)
+
+    def csv_items(body: bytes) -> list[Any]:
+        return _csv_records(body, names, known_columns, settings.max_batch_records)
+
+    async def answer(
+        request: Request, decoders: dict[str, Callable[[bytes], list[Any]]], as_csv: bool = False
+    ) -> Response:
+        """Read and check the body, predict its valid records together, answer, then log what was answered."""
+        given = request.headers.get("x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
+        with batcher.arrival():
+            try:
+                content_type = request.headers.get("content-type", "")
+                media = content_type.split(";", 1)[0].strip().lower()
+                decode = decoders.get(media) or (decoders.get("application/json") if media.endswith("+json") else None)
+                if decode is None:
+                    raise _Refused(415, f"content-type '{content_type or 'none'}' is not {' or '.join(decoders)}")
+                items = decode(await _read_body(request, settings.max_body_bytes))
+            except _Refused as refused:
+                return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
+            outcomes, valid = scorer.split(items, request_id)
+        if valid:
+            scorer.fill(valid, await predictions(valid))
+        body: dict[str, Any] = {
+            "request_id": request_id,
+            "model_name": bundle.model_name,
+            "model_version": bundle.version,
+            "results": [outcome.as_dict(bundle.version, with_id) for outcome in outcomes],
+        }
+        if valid:
+            # built first: only what is answered gets logged
+            if as_csv:
+                response = Response(
+                    _csv_answer(outcomes, bundle.schema.classes),
+                    media_type="text/csv",
+                    headers={"X-Request-ID": request_id},
+                )
+            else:
+                response = _json(200, body, request_id)
+            scorer.record_log(valid)
+            if serverless and log is not None:
+                log.flush(timeout=10)  # the host may freeze the process once the answer is out
+            return response
+        first = outcomes[0]
+        where = "record 0: " if len(outcomes) > 1 else ""
+        detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")
+        return _json(422, {"detail": detail, **body}, request_id)
 
     app = FastAPI(
         title=f"{bundle.model_name} prediction service",
@@ -226,38 +349,30 @@ def create_app(
     )
     async def predict(request: Request) -> Response:
         """Predict one record or a list; a record that fails validation gets its errors instead."""
-        given = request.headers.get("x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
-        with batcher.arrival():
-            try:
-                content_type = request.headers.get("content-type", "")
-                media = content_type.split(";", 1)[0].strip().lower()
-                if media != "application/json" and not media.endswith("+json"):
-                    raise _Refused(415, f"content-type '{content_type or 'none'}' is not application/json")
-                items = _records(await _read_body(request, settings.max_body_bytes), settings.max_batch_records)
-            except _Refused as refused:
-                return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
-            outcomes, valid = scorer.split(items, request_id)
-        if valid:
-            scorer.fill(valid, await batcher.submit([record for record, _ in valid]))
-        body: dict[str, Any] = {
-            "request_id": request_id,
-            "model_name": bundle.model_name,
-            "model_version": bundle.version,
-            "results": [outcome.as_dict(bundle.version, with_id) for outcome in outcomes],
-        }
-        if valid:
-            response = _json(200, body, request_id)  # built first: only what is answered gets logged
-            scorer.record_log(valid)
-            return response
-        first = outcomes[0]
-        where = "record 0: " if len(outcomes) > 1 else ""
-        detail = f"{where}{first.errors[0]}" + (f" (and {len(outcomes) - 1} more records refused)" if len(outcomes) > 1 else "")
-        return _json(422, {"detail": detail, **body}, request_id)
+        return await answer(request, {"application/json": json_items})
 
     # The route above documents /predict in OpenAPI; this plain Starlette route, matched first,
     # serves it without FastAPI's per-request dependency machinery (which cost ~25% of throughput:
     # the handler reads and checks the body itself anyway). Same function, same answers.
     app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
+
+    if sagemaker:
+
+        @app.get("/ping", response_model=Health)
+        async def ping() -> Response:
+            """SageMaker's health check: 200 once the model is loaded."""
+            return await health()
+
+        @app.post("/invocations", response_model=PredictResponse)
+        async def invocations(request: Request) -> Response:
+            """SageMaker's inference call: text/csv rows (feature order, or a header row) or the /predict JSON.
+
+            `Accept: text/csv` answers CSV (request_id, prediction, proba_<class>..., error); JSON otherwise.
+            """
+            accept = request.headers.get("accept", "")
+            return await answer(
+                request, {"text/csv": csv_items, "application/json": json_items}, as_csv="text/csv" in accept
+            )
+
     app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
     return app

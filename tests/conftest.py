@@ -69,17 +69,29 @@ class Server:
     """`./executables/run.sh serve` as a real process on a free loopback port."""
 
     def __init__(self, output: Path, *overrides: str, model: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        port = free_port()
         self.output = output
-        sets = [*output_overrides(output), f"service.port={self.port}", *overrides]
+        sets = [*output_overrides(output), f"service.port={port}", *overrides]
         command = [sys.executable, "-m", "deployment.serve", *[arg for item in sets for arg in ("--set", item)]]
         if model is not None:
             command += ["--model", str(model)]
-        self.log = output / f"server-{self.port}.out"
         output.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "wb") as sink:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        self._start(command, ROOT, None, port, output / f"server-{port}.out")
+
+    @classmethod
+    def command(cls, command: list[str], *, cwd: Path, port: int, env: dict[str, str], log: Path) -> Server:
+        """Any command that serves on 127.0.0.1:`port` (a deployed folder's entry point, say)."""
+        server = cls.__new__(cls)
+        server.output = log.parent
+        server._start(command, cwd, env, port, log)
+        return server
+
+    def _start(self, command: list[str], cwd: Path, env: dict[str, str] | None, port: int, log: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        with open(log, "wb") as sink:
+            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 60.0) -> float:
         """Seconds until /health answered 200; fails with the server's output if it died."""

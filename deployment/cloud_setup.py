@@ -1,0 +1,461 @@
+"""Assemble a ready-to-ship folder for one deployment target: ./executables/cloud_setup.sh TARGET [flags]
+
+TARGET is one of: docker, heroku, google_app_engine, google_cloud_function, aws_lambda, sagemaker.
+The folder (default <paths.output>/deployment/<TARGET>/) holds:
+  model/             the verified model bundle (--model: champion by default, latest, or a folder)
+  requirements.txt   the runtime packages only, hash-pinned from Pipfile.lock (no mlflow, evidently, optuna, pytest)
+  ml_project/, deployment/   the code the service runs (deployment/service.py, deployment/runtime.py)
+  deployment.json    what was assembled: target, model, service settings
+  <target files>     rendered from deployment/<TARGET>/ (Dockerfile, Procfile, app.yaml, main.py, main.tf, ...)
+  deploy.sh          the commands that ship it, printed at the end too
+
+Assembling needs no cloud account or credentials. Accounts, projects and regions are never written
+into the folder: deploy.sh reads them from documented environment variables and stops with one line
+naming a missing one. See documentation/deployment.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from deployment.runtime import DEPLOYMENT_FILE
+from ml_project.artifacts import Bundle, load_bundle
+from ml_project.cli import load_model, main_entry, make_parser
+from ml_project.config import PROJECT_ROOT, Config, ConfigError, RunConfig
+
+NAME = "cloud_setup"
+RUN = RunConfig(mode="prediction", data="production", environment="deployed")
+TEMPLATES = PROJECT_ROOT / "deployment"
+LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
+# Never in a deployed folder: training, tracking, monitoring and test tools.
+FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
+# The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
+RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py")
+SKIP_TEMPLATE = ("requirements.in",)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How one target is shipped: what deploy.sh needs from the environment, which tools, which commands."""
+
+    summary: str
+    needs: tuple[tuple[str, str], ...]  # (environment variable, what it is)
+    tools: tuple[str, ...]
+    commands: tuple[str, ...]
+    then: str = ""
+    options: tuple[tuple[str, str], ...] = ()  # optional variables with their defaults
+
+
+TARGETS: dict[str, Target] = {
+    "docker": Target(
+        summary="a Docker image: multi-stage build, slim runtime, non-root, HEALTHCHECK on /health",
+        needs=(),
+        tools=("docker",),
+        options=(("IMAGE", "{service_name}:{image_tag}"),),
+        commands=('docker build -t "$IMAGE" .',),
+        then='docker run --rm -p 8000:8000 "$IMAGE"   # then: curl http://127.0.0.1:8000/health',
+    ),
+    "heroku": Target(
+        summary="a Heroku app: Procfile web process on $PORT, Python pinned in .python-version",
+        needs=(("HEROKU_APP", "the Heroku app to push to (heroku create <name> makes one)"),),
+        tools=("git", "heroku"),
+        commands=(
+            "[ -d .git ] || git init -q -b main",
+            "git add -A",
+            'git commit -q -m "model {model_name} version {model_version}" --allow-empty',
+            'heroku git:remote -a "$HEROKU_APP"',
+            "git push --force heroku main",
+        ),
+        then='curl "$(heroku info -s -a "$HEROKU_APP" | sed -n s/^web_url=//p)health"',
+    ),
+    "google_app_engine": Target(
+        summary="an App Engine standard service: app.yaml with the service's entrypoint",
+        needs=(("GOOGLE_CLOUD_PROJECT", "the GCP project id to deploy into"),),
+        tools=("gcloud",),
+        commands=('gcloud app deploy app.yaml --project "$GOOGLE_CLOUD_PROJECT" --version {gae_version} --quiet',),
+        then='curl "https://$GOOGLE_CLOUD_PROJECT.appspot.com/health"   # the default service URL; gcloud prints it',
+    ),
+    "google_cloud_function": Target(
+        summary="a Cloud Function (2nd gen): main.py entry point `predict`, function.zip, Terraform main.tf",
+        needs=(
+            ("GOOGLE_CLOUD_PROJECT", "the GCP project id to deploy into"),
+            ("GOOGLE_CLOUD_REGION", "the GCP region, e.g. europe-west1"),
+        ),
+        tools=("terraform",),
+        commands=(
+            "terraform init -input=false",
+            'terraform apply -var "project=$GOOGLE_CLOUD_PROJECT" -var "region=$GOOGLE_CLOUD_REGION"',
+        ),
+        then='curl -H "Authorization: bearer $(gcloud auth print-identity-token)" "$(terraform output -raw url)/health"',
+    ),
+    "aws_lambda": Target(
+        summary="a container-image AWS Lambda (Mangum) behind an API Gateway HTTP API, Terraform main.tf",
+        needs=(("AWS_REGION", "the AWS region, e.g. eu-west-1"),),
+        tools=("terraform", "aws", "docker"),
+        commands=(
+            "terraform init -input=false",
+            'terraform apply -var "region=$AWS_REGION" -target=aws_ecr_repository.model',
+            'REPOSITORY="$(terraform output -raw repository_url)"',
+            'aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"',
+            'docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .',
+            'docker push "$REPOSITORY:{image_tag}"',
+            'terraform apply -var "region=$AWS_REGION" -var "image_tag={image_tag}"',
+        ),
+        then='curl "$(terraform output -raw url)/health"',
+    ),
+    "sagemaker": Target(
+        summary="a SageMaker inference container (serve, /ping, /invocations on 8080) and model.tar.gz",
+        needs=(
+            ("AWS_REGION", "the AWS region, e.g. eu-west-1"),
+            ("SAGEMAKER_ROLE_ARN", "the IAM role SageMaker assumes to pull the image and the model"),
+            ("SAGEMAKER_BUCKET", "the S3 bucket that receives model.tar.gz"),
+        ),
+        tools=("aws", "docker"),
+        options=(("SAGEMAKER_INSTANCE_TYPE", "ml.m5.large"),),
+        commands=(
+            'ACCOUNT="$(aws sts get-caller-identity --query Account --output text)"',
+            'REPOSITORY="$ACCOUNT.dkr.ecr.$AWS_REGION.amazonaws.com/{service_name}"',
+            'aws ecr describe-repositories --region "$AWS_REGION" --repository-names {service_name} >/dev/null 2>&1'
+            ' || aws ecr create-repository --region "$AWS_REGION" --repository-name {service_name} >/dev/null',
+            'aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"',
+            'docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .',
+            'docker push "$REPOSITORY:{image_tag}"',
+            'aws s3 cp model.tar.gz "s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
+            'aws sagemaker create-model --region "$AWS_REGION" --model-name {service_name}-{image_tag}'
+            ' --execution-role-arn "$SAGEMAKER_ROLE_ARN"'
+            ' --primary-container "Image=$REPOSITORY:{image_tag},'
+            'ModelDataUrl=s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
+            'aws sagemaker create-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
+            ' --production-variants "VariantName=AllTraffic,ModelName={service_name}-{image_tag},'
+            'InstanceType=$SAGEMAKER_INSTANCE_TYPE,InitialInstanceCount=1"',
+            'aws sagemaker update-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
+            " --endpoint-config-name {service_name}-{image_tag} 2>/dev/null"
+            ' || aws sagemaker create-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
+            " --endpoint-config-name {service_name}-{image_tag}",
+        ),
+        then="aws sagemaker wait endpoint-in-service --region \"$AWS_REGION\" --endpoint-name {service_name}",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One line of requirements.txt: a package pinned to its Pipfile.lock version, with the lock's hashes."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    def line(self) -> str:
+        hashes = "".join(f" \\\n    --hash={value}" for value in self.hashes)
+        return f"{self.name}=={self.version}{hashes}"
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """What cloud_setup produced."""
+
+    target: str
+    folder: Path
+    bundle: Bundle
+    served_as: str
+    requirements: tuple[Pin, ...]
+    files: int
+    size_bytes: int
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_roots(target: str) -> list[str]:
+    """The runtime packages asked for: deployment/requirements.in plus the target's own, comments dropped."""
+    roots = []
+    for file in (TEMPLATES / "requirements.in", TEMPLATES / target / "requirements.in"):
+        if file.exists():
+            roots += [line.split("#", 1)[0].strip() for line in file.read_text().splitlines()]
+    return [root for root in roots if root]
+
+
+def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin, ...]:
+    """Every package the target's runtime roots need (walked through installed metadata), pinned from the lock.
+
+    Dependencies are followed with their markers evaluated for this interpreter (Linux, the locked
+    Python: the platforms' too) and the extras asked for. A package missing from the lock's default
+    section, installed at another version than locked, or among FORBIDDEN stops the assembly.
+    """
+    from packaging.requirements import Requirement
+
+    try:
+        locked = {_canonical(name): entry for name, entry in json.loads(lock_file.read_text())["default"].items()}
+    except (OSError, ValueError, KeyError) as error:
+        raise ConfigError(f"cloud_setup: cannot read the default packages of {lock_file}: {error}") from None
+    extras_of: dict[str, set[str]] = {}
+    pending = [(Requirement(root), "deployment/requirements.in") for root in read_roots(target)]
+    while pending:
+        requirement, wanted_by = pending.pop()
+        name = _canonical(requirement.name)
+        extras = set(requirement.extras)
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of.setdefault(name, set()).update(extras)
+        if name in FORBIDDEN:
+            raise ConfigError(f"cloud_setup: {name} (needed by {wanted_by}) must not be in a deployed folder")
+        if name not in locked:
+            raise ConfigError(
+                f"cloud_setup: {name} (needed by {wanted_by}) is not in Pipfile.lock's default packages; "
+                "add it to Pipfile [packages] and run pipenv lock"
+            )
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise ConfigError(f"cloud_setup: {name} is locked but not installed; run ./executables/run.sh once") from None
+        for text in distribution.requires or []:
+            dependency = Requirement(text)
+            if dependency.marker is None or any(
+                dependency.marker.evaluate({"extra": extra}) for extra in [*sorted(extras_of[name]), ""]
+            ):
+                pending.append((dependency, name))
+    pins = []
+    for name in sorted(extras_of):
+        version = str(locked[name].get("version", "")).removeprefix("==")
+        installed = metadata.version(name)
+        if version != installed:
+            raise ConfigError(
+                f"cloud_setup: {name} is {installed} here but {version or 'unpinned'} in Pipfile.lock; "
+                "run ./executables/run.sh once to resync the environment"
+            )
+        pins.append(Pin(name, version, tuple(locked[name].get("hashes", ()))))
+    return tuple(pins)
+
+
+def requirements_text(target: str, pins: tuple[Pin, ...], lock_file: Path = LOCK_FILE) -> str:
+    lock_hash = json.loads(lock_file.read_text())["_meta"]["hash"]["sha256"]
+    head = (
+        f"# Runtime requirements of the {target} deployment, exported by executables/cloud_setup.sh from\n"
+        f"# Pipfile.lock (sha256 {lock_hash[:12]}): deployment/requirements.in"
+        + (f" + deployment/{target}/requirements.in" if (TEMPLATES / target / "requirements.in").exists() else "")
+        + "\n# and everything they need, nothing else (no mlflow, evidently, optuna or test tools).\n"
+    )
+    return head + "".join(pin.line() + "\n" for pin in pins)
+
+
+def python_version(lock_file: Path = LOCK_FILE) -> str:
+    """The Python of Pipfile's [requires], which every target's runtime is pinned to."""
+    return str(json.loads(lock_file.read_text())["_meta"]["requires"]["python_version"])
+
+
+def slug(text: str) -> str:
+    """A name cloud resources accept: lowercase letters, digits and hyphens, starting with a letter."""
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return value if value[:1].isalpha() else f"m-{value}"
+
+
+def placeholders(bundle: Bundle, target: str, lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    version = python_version(lock_file)
+    return {
+        "target": target,
+        "model_name": bundle.model_name,
+        "model_version": bundle.version,
+        "service_name": slug(f"{bundle.model_name}-predict"),
+        "image_tag": re.sub(r"[^a-z0-9_.-]+", "-", bundle.version.lower()),
+        "gae_version": slug(f"v{bundle.version}"),
+        "python_version": version,
+        "python_tag": version.replace(".", ""),
+    }
+
+
+def render(text: str, values: dict[str, str], source: Path) -> str:
+    """Fill {{name}} placeholders; an unknown name is an error, not a silent blank."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ConfigError(f"cloud_setup: {source} uses unknown placeholder {{{{{name}}}}}; known: {', '.join(values)}")
+        return values[name]
+
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, text)
+
+
+def deploy_script(target: str, values: dict[str, str]) -> str:
+    """deploy.sh: check the environment variables and tools, then run the target's commands."""
+    spec = TARGETS[target]
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# Ships this folder: {target} deployment of model {values['model_name']} version {values['model_version']},",
+        "# assembled by executables/cloud_setup.sh. Run it from anywhere: it works in its own folder.",
+    ]
+    lines += [f"#   {name}: {meaning} (required)" for name, meaning in spec.needs]
+    lines += [f"#   {name}: optional, default {default.format(**values)}" for name, default in spec.options]
+    lines += ["set -euo pipefail", 'cd "$(dirname "$0")"']
+    for name, meaning in spec.needs:
+        lines.append(f'[ -n "${{{name}:-}}" ] || {{ echo "deploy.sh: set {name}: {meaning}" >&2; exit 2; }}')
+    for name, default in spec.options:
+        lines.append(f'{name}="${{{name}:-{default.format(**values)}}}"')
+    for tool in spec.tools:
+        lines.append(
+            f'command -v {tool} >/dev/null || {{ echo "deploy.sh: {tool} is not installed; it is needed to ship to {target}" >&2; exit 127; }}'
+        )
+    lines.append("set -x")
+    lines += [command.format(**values) for command in spec.commands]
+    if spec.then:
+        lines += ["set +x", "echo 'Shipped. Try it:'", "cat <<'NEXT'", spec.then.format(**values), "NEXT"]
+    return "\n".join(lines) + "\n"
+
+
+def _copy_code(staging: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PROJECT_ROOT / "ml_project", staging / "ml_project", ignore=ignore)
+    (staging / "deployment").mkdir()
+    for name in RUNTIME_MODULES:
+        shutil.copy2(TEMPLATES / name, staging / "deployment" / name)
+
+
+def _render_templates(staging: Path, target: str, values: dict[str, str]) -> None:
+    for source in sorted((TEMPLATES / target).iterdir()):
+        if source.name in SKIP_TEMPLATE or not source.is_file():
+            continue
+        destination = staging / source.name
+        destination.write_text(render(source.read_text(), values, source.relative_to(PROJECT_ROOT)))
+        shutil.copymode(source, destination)
+
+
+def _zip_folder(folder: Path, destination: Path, exclude: set[str]) -> None:
+    """A reproducible zip (fixed times, sorted): the same folder gives the same bytes, so the same hash."""
+    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if relative.parts[0] in exclude or not path.is_file():
+                continue
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=(2000, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IMODE(path.stat().st_mode) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+
+
+def _tar_model(model: Path, destination: Path) -> None:
+    """model.tar.gz for SageMaker's ModelDataUrl: the bundle files at the archive root (-> /opt/ml/model)."""
+    with tarfile.open(destination, "w:gz") as archive:
+        for path in sorted(model.rglob("*")):
+            archive.add(path, arcname=path.relative_to(model).as_posix(), recursive=False)
+
+
+def _check_out_folder(out: Path) -> None:
+    """Only an earlier assembly is replaced: an unrelated folder is never deleted."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DEPLOYMENT_FILE).exists())):
+        raise ConfigError(
+            f"cloud_setup: --out {out} exists and is not a folder cloud_setup assembled; choose another or remove it"
+        )
+
+
+def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Config) -> Assembly:
+    """Build the folder next to `out`, verify the copied bundle, then swap it in."""
+    _check_out_folder(out)
+    pins = runtime_requirements(target)
+    values = placeholders(bundle, target)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.assembling-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        assert bundle.path is not None
+        shutil.copytree(bundle.path, staging / "model", ignore=shutil.ignore_patterns("__pycache__"))
+        load_bundle(staging / "model")  # the copy, verified against its manifest like any load
+        _copy_code(staging)
+        (staging / "requirements.txt").write_text(requirements_text(target, pins))
+        settings = config.service.model_dump(exclude={"url"})
+        deployment = {
+            "target": target,
+            "model": "model",
+            "model_name": bundle.model_name,
+            "model_version": bundle.version,
+            "served_as": served_as,
+            "service": settings,
+            "prediction_log": {"enabled": config.prediction_log.enabled},
+            "python_version": values["python_version"],
+            "assembled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (staging / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2) + "\n")
+        _render_templates(staging, target, values)
+        script = staging / "deploy.sh"
+        script.write_text(deploy_script(target, values))
+        script.chmod(0o755)
+        if target == "google_cloud_function":
+            _zip_folder(staging, staging / "function.zip", exclude={"main.tf", "deploy.sh", "function.zip"})
+        if target == "sagemaker":
+            _tar_model(staging / "model", staging / "model.tar.gz")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = [path for path in out.rglob("*") if path.is_file()]
+    return Assembly(target, out, bundle, served_as, pins, len(files), sum(path.stat().st_size for path in files))
+
+
+def next_steps(assembly: Assembly) -> str:
+    """The exact commands that ship the folder (deploy.sh runs the same), with what they need."""
+    spec = TARGETS[assembly.target]
+    values = placeholders(assembly.bundle, assembly.target)
+    folder = shlex.quote(str(assembly.folder))
+    assignments = "".join(f"{name}=<{name.lower()}> " for name, _ in spec.needs)
+    lines = [f"Next, ship it: cd {folder} && {assignments}./deploy.sh"]
+    if spec.needs:
+        missing = [name for name, _ in spec.needs if not os.environ.get(name)]
+        lines.append(
+            "  needs " + ", ".join(f"{name} ({meaning})" for name, meaning in spec.needs)
+            + (f"; not set in this shell: {', '.join(missing)}" if missing else "")
+        )
+    lines.append("deploy.sh runs, in that folder:")
+    lines += [f"  {name}=\"${{{name}:-{default.format(**values)}}}\"" for name, default in spec.options]
+    lines += [f"  {command.format(**values)}" for command in spec.commands]
+    if spec.then:
+        lines.append(f"then: {spec.then.format(**values)}")
+    return "\n".join(lines)
+
+
+def main(config: Config, args: argparse.Namespace) -> int:
+    target = args.target
+    bundle = load_model(config, args.model or "champion")
+    served_as = str(args.model or "champion")
+    served_as = served_as if served_as in ("champion", "latest") else "path"
+    out = (args.out or config.paths.output / "deployment" / target).resolve()
+    assembly = assemble(target, bundle, served_as, out, config)
+    print(
+        f"Assembled {target} ({TARGETS[target].summary}) for model {bundle.model_name} version {bundle.version} "
+        f"({served_as}) in {assembly.folder}: {assembly.files} files, {assembly.size_bytes / 1e6:.1f} MB, "
+        f"{len(assembly.requirements)} runtime requirements."
+    )
+    print(next_steps(assembly))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    result = make_parser(NAME, __doc__ or NAME)
+    result.prog = "./executables/cloud_setup.sh"
+    result.add_argument("target", choices=list(TARGETS), metavar="TARGET", help=f"one of: {', '.join(TARGETS)}")
+    result.add_argument(
+        "--model",
+        type=Path,
+        help="bundle folder, or champion / latest of tracking.model_name (default: champion)",
+    )
+    result.add_argument("--out", type=Path, help="folder to assemble into (default: <paths.output>/deployment/TARGET)")
+    return result
+
+
+if __name__ == "__main__":
+    main_entry(NAME, parser(), RUN, main)
