@@ -17,7 +17,7 @@ naming a missing one. See documentation/deployment.md.
 from __future__ import annotations
 
 import argparse
-import io
+import hashlib
 import json
 import os
 import re
@@ -45,6 +45,10 @@ FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna",
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
 RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py")
 SKIP_TEMPLATE = ("requirements.in",)
+# What deploy.sh leaves in a folder that the next assembly must keep: Terraform's state (the
+# resources it already created) and the Heroku git repository.
+MARKER = ".cloud_setup"  # written into every assembled folder: the only folders --out may replace
+CARRIED_OVER = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", ".git")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,17 @@ class Target:
     then: str = ""
     options: tuple[tuple[str, str], ...] = ()  # optional variables with their defaults
 
+
+# ECR tags are immutable and name the content (model version + hash of model, code and requirements):
+# an image already pushed under this tag is this very folder (a rollback, say), so it is reused.
+PUSH_ONCE = (
+    'if aws ecr describe-images --region "$AWS_REGION" --repository-name "${{REPOSITORY#*/}}"'
+    " --image-ids imageTag={image_tag} >/dev/null 2>&1; then echo 'image {image_tag} is already in ECR';"
+    ' else aws ecr get-login-password --region "$AWS_REGION"'
+    ' | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"'
+    ' && docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .'
+    ' && docker push "$REPOSITORY:{image_tag}"; fi'
+)
 
 TARGETS: dict[str, Target] = {
     "docker": Target(
@@ -86,7 +101,7 @@ TARGETS: dict[str, Target] = {
         needs=(("GOOGLE_CLOUD_PROJECT", "the GCP project id to deploy into"),),
         tools=("gcloud",),
         commands=('gcloud app deploy app.yaml --project "$GOOGLE_CLOUD_PROJECT" --version {gae_version} --quiet',),
-        then='curl "https://$GOOGLE_CLOUD_PROJECT.appspot.com/health"   # the default service URL; gcloud prints it',
+        then="curl \"https://$(gcloud app describe --project \"$GOOGLE_CLOUD_PROJECT\" --format='value(defaultHostname)')/health\"",
     ),
     "google_cloud_function": Target(
         summary="a Cloud Function (2nd gen): main.py entry point `predict`, function.zip, Terraform main.tf",
@@ -109,9 +124,7 @@ TARGETS: dict[str, Target] = {
             "terraform init -input=false",
             'terraform apply -var "region=$AWS_REGION" -target=aws_ecr_repository.model',
             'REPOSITORY="$(terraform output -raw repository_url)"',
-            'aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"',
-            'docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .',
-            'docker push "$REPOSITORY:{image_tag}"',
+            PUSH_ONCE,
             'terraform apply -var "region=$AWS_REGION" -var "image_tag={image_tag}"',
         ),
         then='curl "$(terraform output -raw url)/health"',
@@ -130,21 +143,23 @@ TARGETS: dict[str, Target] = {
             'REPOSITORY="$ACCOUNT.dkr.ecr.$AWS_REGION.amazonaws.com/{service_name}"',
             'aws ecr describe-repositories --region "$AWS_REGION" --repository-names {service_name} >/dev/null 2>&1'
             ' || aws ecr create-repository --region "$AWS_REGION" --repository-name {service_name} >/dev/null',
-            'aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"',
-            'docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .',
-            'docker push "$REPOSITORY:{image_tag}"',
+            PUSH_ONCE,
             'aws s3 cp model.tar.gz "s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
-            'aws sagemaker create-model --region "$AWS_REGION" --model-name {service_name}-{image_tag}'
+            'aws sagemaker describe-model --region "$AWS_REGION" --model-name {service_name}-{image_tag} >/dev/null 2>&1'
+            ' || aws sagemaker create-model --region "$AWS_REGION" --model-name {service_name}-{image_tag}'
             ' --execution-role-arn "$SAGEMAKER_ROLE_ARN"'
             ' --primary-container "Image=$REPOSITORY:{image_tag},'
             'ModelDataUrl=s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
-            'aws sagemaker create-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
+            'aws sagemaker describe-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
+            " >/dev/null 2>&1"
+            ' || aws sagemaker create-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
             ' --production-variants "VariantName=AllTraffic,ModelName={service_name}-{image_tag},'
             'InstanceType=$SAGEMAKER_INSTANCE_TYPE,InitialInstanceCount=1"',
-            'aws sagemaker update-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
-            " --endpoint-config-name {service_name}-{image_tag} 2>/dev/null"
-            ' || aws sagemaker create-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
-            " --endpoint-config-name {service_name}-{image_tag}",
+            'if aws sagemaker describe-endpoint --region "$AWS_REGION" --endpoint-name {service_name} >/dev/null 2>&1;'
+            ' then aws sagemaker update-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
+            " --endpoint-config-name {service_name}-{image_tag};"
+            ' else aws sagemaker create-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
+            " --endpoint-config-name {service_name}-{image_tag}; fi",
         ),
         then="aws sagemaker wait endpoint-in-service --region \"$AWS_REGION\" --endpoint-name {service_name}",
     ),
@@ -173,6 +188,7 @@ class Assembly:
     bundle: Bundle
     served_as: str
     requirements: tuple[Pin, ...]
+    values: dict[str, str]
     files: int
     size_bytes: int
 
@@ -181,30 +197,57 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_roots(target: str) -> list[str]:
-    """The runtime packages asked for: deployment/requirements.in plus the target's own, comments dropped."""
+def read_roots(target: str) -> list[tuple[str, str]]:
+    """The runtime packages asked for, each with the file that asks: deployment/requirements.in and the target's own."""
     roots = []
     for file in (TEMPLATES / "requirements.in", TEMPLATES / target / "requirements.in"):
         if file.exists():
-            roots += [line.split("#", 1)[0].strip() for line in file.read_text().splitlines()]
-    return [root for root in roots if root]
+            for line in file.read_text().splitlines():
+                text = line.split("#", 1)[0].strip()
+                if text:
+                    roots.append((text, str(file.relative_to(PROJECT_ROOT))))
+    return roots
+
+
+def target_environment(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Marker values of every platform here: x86_64 Linux with the Python of Pipfile.lock."""
+    version = python_version(lock_file)
+    return {
+        "os_name": "posix",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "platform_python_implementation": "CPython",
+        "implementation_name": "cpython",
+        "python_version": version,
+        "python_full_version": f"{version}.0",
+        "implementation_version": f"{version}.0",
+    }
 
 
 def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin, ...]:
     """Every package the target's runtime roots need (walked through installed metadata), pinned from the lock.
 
-    Dependencies are followed with their markers evaluated for this interpreter (Linux, the locked
-    Python: the platforms' too) and the extras asked for. A package missing from the lock's default
-    section, installed at another version than locked, or among FORBIDDEN stops the assembly.
+    Markers are evaluated for the platforms (`target_environment`: x86_64 Linux, the locked Python)
+    with the extras asked for. A package missing from the lock's default section, installed at
+    another version than locked, or among FORBIDDEN stops the assembly with one line.
     """
-    from packaging.requirements import Requirement
+    from packaging.requirements import InvalidRequirement, Requirement
 
     try:
         locked = {_canonical(name): entry for name, entry in json.loads(lock_file.read_text())["default"].items()}
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(f"cloud_setup: cannot read the default packages of {lock_file}: {error}") from None
+    environment = target_environment(lock_file)
     extras_of: dict[str, set[str]] = {}
-    pending = [(Requirement(root), "deployment/requirements.in") for root in read_roots(target)]
+    pending = []
+    for text, file in read_roots(target):
+        try:
+            root = Requirement(text)
+        except InvalidRequirement as error:
+            raise ConfigError(f"cloud_setup: {file}: '{text}' is not a package name: {error}") from None
+        if root.marker is None or root.marker.evaluate({**environment, "extra": ""}):
+            pending.append((root, file))
     while pending:
         requirement, wanted_by = pending.pop()
         name = _canonical(requirement.name)
@@ -226,7 +269,7 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
         for text in distribution.requires or []:
             dependency = Requirement(text)
             if dependency.marker is None or any(
-                dependency.marker.evaluate({"extra": extra}) for extra in [*sorted(extras_of[name]), ""]
+                dependency.marker.evaluate({**environment, "extra": extra}) for extra in [*sorted(extras_of[name]), ""]
             ):
                 pending.append((dependency, name))
     pins = []
@@ -264,14 +307,25 @@ def slug(text: str) -> str:
     return value if value[:1].isalpha() else f"m-{value}"
 
 
-def placeholders(bundle: Bundle, target: str, lock_file: Path = LOCK_FILE) -> dict[str, str]:
+def content_id(folder: Path, names: tuple[str, ...], settings: dict[str, object]) -> str:
+    """SHA-256 (12 hex) over the files under `names` and the service settings: what a deployed folder runs."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for name in names:
+        for path in sorted((folder / name).rglob("*")) if (folder / name).is_dir() else [folder / name]:
+            if path.is_file():
+                digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def placeholders(bundle: Bundle, target: str, content: str, lock_file: Path = LOCK_FILE) -> dict[str, str]:
     version = python_version(lock_file)
     return {
         "target": target,
         "model_name": bundle.model_name,
         "model_version": bundle.version,
         "service_name": slug(f"{bundle.model_name}-predict"),
-        "image_tag": re.sub(r"[^a-z0-9_.-]+", "-", bundle.version.lower()),
+        "content_id": content,
+        "image_tag": re.sub(r"[^a-z0-9_.-]+", "-", bundle.version.lower()) + f"-{content[:8]}",
         "gae_version": slug(f"v{bundle.version}"),
         "python_version": version,
         "python_tag": version.replace(".", ""),
@@ -353,19 +407,22 @@ def _tar_model(model: Path, destination: Path) -> None:
             archive.add(path, arcname=path.relative_to(model).as_posix(), recursive=False)
 
 
-def _check_out_folder(out: Path) -> None:
-    """Only an earlier assembly is replaced: an unrelated folder is never deleted."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / DEPLOYMENT_FILE).exists())):
+def _check_out_folder(out: Path, bundle: Bundle) -> None:
+    """Only an earlier assembly (its MARKER file says so) is replaced: an unrelated folder is never deleted."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise ConfigError(
             f"cloud_setup: --out {out} exists and is not a folder cloud_setup assembled; choose another or remove it"
         )
+    assert bundle.path is not None
+    for inside in (bundle.path.resolve(), PROJECT_ROOT / "ml_project", TEMPLATES):
+        if out == inside or inside in out.parents or out in inside.parents:
+            raise ConfigError(f"cloud_setup: --out {out} overlaps {inside}; choose a folder outside the model and the code")
 
 
 def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Config) -> Assembly:
     """Build the folder next to `out`, verify the copied bundle, then swap it in."""
-    _check_out_folder(out)
+    _check_out_folder(out, bundle)
     pins = runtime_requirements(target)
-    values = placeholders(bundle, target)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.assembling-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -376,7 +433,9 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
         load_bundle(staging / "model")  # the copy, verified against its manifest like any load
         _copy_code(staging)
         (staging / "requirements.txt").write_text(requirements_text(target, pins))
-        settings = config.service.model_dump(exclude={"url"})
+        settings = config.service.model_dump(exclude={"url", "host"})
+        content = content_id(staging, ("model", "ml_project", "deployment", "requirements.txt"), settings)
+        values = placeholders(bundle, target, content)
         deployment = {
             "target": target,
             "model": "model",
@@ -386,6 +445,7 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
             "service": settings,
             "prediction_log": {"enabled": config.prediction_log.enabled},
             "python_version": values["python_version"],
+            "content_id": content,
             "assembled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         (staging / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2) + "\n")
@@ -397,20 +457,31 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
             _zip_folder(staging, staging / "function.zip", exclude={"main.tf", "deploy.sh", "function.zip"})
         if target == "sagemaker":
             _tar_model(staging / "model", staging / "model.tar.gz")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        (staging / MARKER).write_text(json.dumps({"target": target, "assembled_at": deployment["assembled_at"]}) + "\n")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    carried = [name for name in CARRIED_OVER if out.exists() and (out / name).exists()]
+    try:
+        for name in carried:
+            (out / name).rename(staging / name)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:  # put the carried state back rather than lose it with the staging folder
+        out.mkdir(parents=True, exist_ok=True)
+        for name in carried:
+            if (staging / name).exists():
+                (staging / name).rename(out / name)
+        raise
     files = [path for path in out.rglob("*") if path.is_file()]
-    return Assembly(target, out, bundle, served_as, pins, len(files), sum(path.stat().st_size for path in files))
+    return Assembly(target, out, bundle, served_as, pins, values, len(files), sum(path.stat().st_size for path in files))
 
 
 def next_steps(assembly: Assembly) -> str:
     """The exact commands that ship the folder (deploy.sh runs the same), with what they need."""
     spec = TARGETS[assembly.target]
-    values = placeholders(assembly.bundle, assembly.target)
+    values = assembly.values
     folder = shlex.quote(str(assembly.folder))
     assignments = "".join(f"{name}=<{name.lower()}> " for name, _ in spec.needs)
     lines = [f"Next, ship it: cd {folder} && {assignments}./deploy.sh"]

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ml_project.artifacts import Bundle, BundleError, load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction_log import PredictionLog, PredictionLogError
@@ -84,17 +86,29 @@ def read_deployment(root: Path | None = None, environ: Mapping[str, str] | None 
     file = root / DEPLOYMENT_FILE
     try:
         data = json.loads(file.read_text())
-        target = str(data["target"])
-        settings = ServiceConfig.model_validate(data["service"])
-        bundle_path = root / str(data["model"])
-        served_as = str(data.get("served_as", "path"))
-        log_enabled = bool(data.get("prediction_log", {}).get("enabled", True))
     except FileNotFoundError:
         raise DeploymentError(
             f"{file} is missing: start the service from a folder assembled by ./executables/cloud_setup.sh"
         ) from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise DeploymentError(f"{file} is not a valid deployment file: {str(error).splitlines()[0]}") from None
+    except ValueError as error:
+        raise DeploymentError(f"{file} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise DeploymentError(f"{file} must hold a JSON object, not {type(data).__name__}")
+    for key, kind in (("target", str), ("model", str), ("service", dict), ("prediction_log", dict)):
+        if key not in data and key != "prediction_log":
+            raise DeploymentError(f"{file}: key '{key}' is missing")
+        if key in data and not isinstance(data[key], kind):
+            raise DeploymentError(f"{file}: '{key}' must be a JSON {'text' if kind is str else 'object'}")
+    try:
+        settings = ServiceConfig.model_validate(data["service"])
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise DeploymentError(f"{file}: service.{where}: {first['msg']}") from None
+    target = data["target"]
+    bundle_path = root / data["model"]
+    served_as = str(data.get("served_as", "path"))
+    log_enabled = bool(data.get("prediction_log", {}).get("enabled", True))
     sagemaker = target == "sagemaker"
     if env.get(ENV_BUNDLE):
         bundle_path, served_as = Path(env[ENV_BUNDLE]), "path"

@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
-from ml_project.prediction_log import PredictionLog
+from ml_project.prediction_log import PredictionLog, PredictionLogError
 from ml_project.serving import (
     REQUEST_ID_PATTERN,
     MicroBatcher,
@@ -46,6 +46,7 @@ from ml_project.serving import (
 logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+FLUSH_TIMEOUT_S = 5.0
 
 
 class FieldError(BaseModel):
@@ -141,20 +142,27 @@ def _records(body: bytes, max_records: int) -> list[Any]:
     return payload
 
 
-def _csv_records(body: bytes, features: list[str], known: set[str], max_records: int) -> list[Any]:
+def _csv_records(body: bytes, features: list[str], known: set[str], max_records: int, charset: str = "utf-8") -> list[Any]:
     """CSV rows as records: values in `features` order, or under a first row of `known` column names.
 
     An empty cell is a missing value. A row with the wrong number of values refuses the request.
     """
     try:
-        rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")) if row]
+        text = body.decode("utf-8-sig" if charset.lower().replace("_", "-") in ("utf-8", "utf8") else charset)
+    except LookupError:
+        raise _Refused(415, f"charset '{charset}' is not known; send UTF-8") from None
     except UnicodeDecodeError:
-        raise _Refused(400, "request body is not UTF-8 text") from None
+        raise _Refused(400, f"request body is not {charset} text") from None
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     except csv.Error as error:
         raise _Refused(400, f"request body is not valid CSV: {error}") from None
     header = features
     if rows and all(cell.strip() in known for cell in rows[0]):
         header, rows = [cell.strip() for cell in rows[0]], rows[1:]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise _Refused(422, f"CSV header names column '{repeated[0]}' more than once")
     if not rows:
         raise _Refused(422, "request body holds no CSV rows; send one line of feature values per record")
     if len(rows) > max_records:
@@ -167,11 +175,42 @@ def _csv_records(body: bytes, features: list[str], known: set[str], max_records:
     return [{name: (cell if cell != "" else None) for name, cell in zip(header, row)} for row in rows]
 
 
+async def _flush_before_answer(log: PredictionLog) -> None:
+    """Serverless hosts may freeze the process once the answer is out: commit the log rows first.
+
+    Off the event loop, bounded; a slow or failing database costs a warning, never the answer.
+    """
+    import anyio.to_thread
+
+    try:
+        await anyio.to_thread.run_sync(log.flush, FLUSH_TIMEOUT_S)
+    except PredictionLogError as error:
+        logger.warning("prediction log not flushed before answering: %s", error)
+
+
+def _accepts_csv(accept: str) -> bool:
+    """Whether the Accept header prefers text/csv (q > 0 and at least application/json's q)."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *parameters = [piece.strip() for piece in part.split(";")]
+        quality = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        weights[media.lower()] = max(quality, weights.get(media.lower(), 0.0))
+    csv_weight = weights.get("text/csv", 0.0)
+    return csv_weight > 0 and csv_weight >= weights.get("application/json", 0.0)
+
+
 def _csv_answer(outcomes: list[Scored], classes: list[str] | None) -> str:
-    """Results as CSV: request_id, prediction, proba_<class>..., error (the first one, for refused records)."""
+    """Results as CSV, one line per record in input order and no header (Batch Transform joins lines
+    to input lines): request_id, prediction, proba_<class>... (classes in model order), error."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["request_id", "prediction", *(f"proba_{name}" for name in classes or []), "error"])
     for outcome in outcomes:
         probabilities = outcome.probabilities or {}
         writer.writerow(
@@ -266,14 +305,19 @@ def create_app(
         records = [record for record, _ in valid]
         return scorer.predict(records) if serverless else await batcher.submit(records)
 
-    def json_items(body: bytes) -> list[Any]:
+    def json_items(body: bytes, content_type: str) -> list[Any]:
         return _records(body, settings.max_batch_records)
 
-    def csv_items(body: bytes) -> list[Any]:
-        return _csv_records(body, names, known_columns, settings.max_batch_records)
+    def csv_items(body: bytes, content_type: str) -> list[Any]:
+        charset = next(
+            (value.strip().strip('"') for key, _, value in (part.partition("=") for part in content_type.split(";")[1:])
+             if key.strip().lower() == "charset"),
+            "utf-8",
+        )
+        return _csv_records(body, names, known_columns, settings.max_batch_records, charset)
 
     async def answer(
-        request: Request, decoders: dict[str, Callable[[bytes], list[Any]]], as_csv: bool = False
+        request: Request, decoders: dict[str, Callable[[bytes, str], list[Any]]], as_csv: bool = False
     ) -> Response:
         """Read and check the body, predict its valid records together, answer, then log what was answered."""
         given = request.headers.get("x-request-id")
@@ -285,7 +329,7 @@ def create_app(
                 decode = decoders.get(media) or (decoders.get("application/json") if media.endswith("+json") else None)
                 if decode is None:
                     raise _Refused(415, f"content-type '{content_type or 'none'}' is not {' or '.join(decoders)}")
-                items = decode(await _read_body(request, settings.max_body_bytes))
+                items = decode(await _read_body(request, settings.max_body_bytes), content_type)
             except _Refused as refused:
                 return _json(refused.status, {"detail": refused.detail, "request_id": request_id}, request_id)
             outcomes, valid = scorer.split(items, request_id)
@@ -309,7 +353,7 @@ def create_app(
                 response = _json(200, body, request_id)
             scorer.record_log(valid)
             if serverless and log is not None:
-                log.flush(timeout=10)  # the host may freeze the process once the answer is out
+                await _flush_before_answer(log)
             return response
         first = outcomes[0]
         where = "record 0: " if len(outcomes) > 1 else ""
@@ -367,12 +411,11 @@ def create_app(
         async def invocations(request: Request) -> Response:
             """SageMaker's inference call: text/csv rows (feature order, or a header row) or the /predict JSON.
 
-            `Accept: text/csv` answers CSV (request_id, prediction, proba_<class>..., error); JSON otherwise.
+            `Accept: text/csv` answers CSV without a header, one line per record: request_id, prediction,
+            proba_<class>... (classes in model order), error. JSON (as /predict) otherwise.
             """
-            accept = request.headers.get("accept", "")
-            return await answer(
-                request, {"text/csv": csv_items, "application/json": json_items}, as_csv="text/csv" in accept
-            )
+            as_csv = _accepts_csv(request.headers.get("accept", ""))
+            return await answer(request, {"text/csv": csv_items, "application/json": json_items}, as_csv=as_csv)
 
     app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
     return app

@@ -63,13 +63,15 @@ def test_invocations_answer_csv_when_asked_and_take_the_predict_json(sagemaker: 
         "/invocations", json=[RECORD, {**RECORD, "island": "Atlantis"}], headers={"Accept": "text/csv", "X-Request-ID": "r"}
     )
     assert as_csv.headers["content-type"].startswith("text/csv")
-    lines = as_csv.text.splitlines()
+    lines = as_csv.text.splitlines()  # no header: Batch Transform joins answer lines to input lines
     classes = bundle.classes
-    assert lines[0] == ",".join(["request_id", "prediction", *(f"proba_{name}" for name in classes), "error"])
     first = as_json.json()["results"][0]
-    assert lines[1].split(",")[:2] == ["r-0", first["prediction"]]
-    assert [float(value) for value in lines[1].split(",")[2:-1]] == [first["probabilities"][name] for name in classes]
-    assert lines[2].startswith("r-1,,") and "island" in lines[2]
+    assert len(lines) == 2 and lines[0].split(",")[:2] == ["r-0", first["prediction"]]
+    assert [float(value) for value in lines[0].split(",")[2:-1]] == [first["probabilities"][name] for name in classes]
+    assert lines[0].endswith(",") and lines[1].startswith("r-1,," + "," * len(classes)) and "island" in lines[1]
+    for accept, csv_answer in (("text/csv;q=0, application/json", False), ("application/json;q=0.5, text/csv", True), ("*/*", False)):
+        answer = sagemaker.post("/invocations", json=RECORD, headers={"Accept": accept})
+        assert answer.headers["content-type"].startswith("text/csv" if csv_answer else "application/json"), accept
 
 
 @pytest.mark.parametrize(
@@ -78,8 +80,10 @@ def test_invocations_answer_csv_when_asked_and_take_the_predict_json(sagemaker: 
         ("1,2\n", "text/csv", 422, "CSV row 1 has 2 values; expected 6: "),
         ("", "text/csv", 422, "request body holds no CSV rows; send one line of feature values per record"),
         ("\n".join(["39,18,181,3750,Torgersen,male"] * 6), "text/csv", 422, "request holds 6 records; service.max_batch_records = 5"),
-        (b"\xff\xfe", "text/csv", 400, "request body is not UTF-8 text"),
+        (b"\xff\xfe", "text/csv", 400, "request body is not utf-8 text"),
         ("a", "text/plain", 415, "content-type 'text/plain' is not text/csv or application/json"),
+        ("island,sex,sex\nDream,male,female\n", "text/csv", 422, "CSV header names column 'sex' more than once"),
+        ("a", "text/csv; charset=klingon", 415, "charset 'klingon' is not known; send UTF-8"),
     ],
 )
 def test_invocations_refuse_bad_bodies_with_one_line(  # type: ignore[no-untyped-def]
@@ -98,6 +102,11 @@ def test_csv_cells_are_checked_like_json_values(sagemaker: TestClient) -> None:
     assert bad.json()["results"][0]["errors"][0]["field"] == "body_mass_g"
     missing = sagemaker.post("/invocations", content=f"{names}\n{row.replace('male', '')}\n", headers={"Content-Type": "text/csv"})
     assert missing.status_code == 200  # an empty cell is a missing value, which sex may be
+    latin = f"{names}\n{row.replace('Torgersen', 'Dréam')}\n".encode("latin-1")  # é is one byte, 0xE9
+    decoded = sagemaker.post("/invocations", content=latin, headers={"Content-Type": "text/csv; charset=latin-1"})
+    assert decoded.json()["results"][0]["errors"][0]["value"] == "Dréam"
+    as_utf8 = sagemaker.post("/invocations", content=latin, headers={"Content-Type": "text/csv"})
+    assert (as_utf8.status_code, as_utf8.json()["detail"]) == (400, "request body is not utf-8 text")
 
 
 def test_predict_is_not_opened_to_csv_and_sagemaker_routes_are_off_by_default(bundle) -> None:  # type: ignore[no-untyped-def]
@@ -118,6 +127,24 @@ def test_serverless_app_predicts_without_startup_and_flushes_the_log_before_answ
         assert response.status_code == 200
         assert count_predictions(url) == expected_rows  # committed before the answer came back
     log.close()
+
+
+def test_a_stuck_log_database_costs_a_warning_not_the_answer(bundle, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    blocker = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the log's commit now waits on the lock, past the flush bound
+    try:
+        response = TestClient(create_app(bundle, ServiceConfig(), log, serverless=True)).post("/predict", json=RECORD)
+        assert response.status_code == 200 and response.json()["results"][0]["prediction"]
+        assert "prediction log not flushed before answering" in caplog.text
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    log.close()
+    assert count_predictions(url) == 1  # written once the database was free again
 
 
 def _folder(tmp_path: Path, bundle, target: str, **service: Any) -> Path:  # type: ignore[no-untyped-def]
@@ -164,7 +191,10 @@ def test_a_folder_without_deployment_json_or_with_a_broken_bundle_does_not_start
         read_deployment(tmp_path, {})
     folder = _folder(tmp_path, bundle, "docker")
     (folder / "deployment.json").write_text("{}")
-    with pytest.raises(DeploymentError, match=r"deployment.json is not a valid deployment file: 'target'"):
+    with pytest.raises(DeploymentError, match=r"deployment.json: key 'target' is missing$"):
+        read_deployment(folder, {})
+    (folder / "deployment.json").write_text(json.dumps({"target": "docker", "model": "model", "service": {"port": "x"}}))
+    with pytest.raises(DeploymentError, match=r"deployment.json: service.port: Input should be a valid integer"):
         read_deployment(folder, {})
     (folder / "deployment.json").write_text(json.dumps({"target": "docker", "model": "nowhere", "service": {}}))
     with pytest.raises(DeploymentError, match="nowhere"):

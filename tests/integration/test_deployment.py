@@ -140,9 +140,18 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
     assert os.access(folder / "deploy.sh", os.X_OK)
     assert printed.splitlines()[0].startswith(f"Assembled {target} (")
     assert f"Next, ship it: cd {folder} && " in printed
-    for command in TARGETS[target].commands[-1:]:
-        assert command.split(" ")[0] in printed
+    tag = f"{bundle.version.lower()}-{deployment['content_id'][:8]}"
+    script = (folder / "deploy.sh").read_text()
+    for command in TARGETS[target].commands:  # printed exactly as deploy.sh runs them
+        rendered = command.format(**{**_values(folder, bundle), "image_tag": tag})
+        assert f"  {rendered}\n" in printed and f"\n{rendered}\n" in script
     assert "{{" not in printed and "{image_tag}" not in printed
+
+
+def _values(folder: Path, bundle) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from deployment.cloud_setup import placeholders
+
+    return placeholders(bundle, json.loads((folder / "deployment.json").read_text())["target"], json.loads((folder / "deployment.json").read_text())["content_id"])
 
 
 def test_requirements_are_the_locked_versions_with_their_hashes(assembled) -> None:  # type: ignore[no-untyped-def]
@@ -161,12 +170,18 @@ def test_requirements_are_the_locked_versions_with_their_hashes(assembled) -> No
 @pytest.mark.parametrize(
     ("roots", "message"),
     [
-        (["mlflow"], "cloud_setup: mlflow (needed by deployment/requirements.in) must not be in a deployed folder"),
-        (["fastapi", "honcho"], "cloud_setup: honcho (needed by deployment/requirements.in) is not in Pipfile.lock's default"),
+        (["mlflow"], "cloud_setup: mlflow (needed by deployment/docker/requirements.in) must not be in a deployed folder"),
+        (["fastapi", "honcho"], "cloud_setup: honcho (needed by deployment/docker/requirements.in) is not in Pipfile.lock's default"),
+        (["-r other.in"], "cloud_setup: deployment/docker/requirements.in: '-r other.in' is not a package name: "),
+        (["mlflow; sys_platform == 'win32'", "fastapi"], None),  # a root for another platform is left out
     ],
 )
-def test_a_forbidden_or_unlocked_runtime_package_stops_the_export(monkeypatch, roots: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("deployment.cloud_setup.read_roots", lambda target: roots)
+def test_a_forbidden_or_unlocked_runtime_package_stops_the_export(monkeypatch, roots: list[str], message: str | None) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("deployment.cloud_setup.read_roots", lambda target: [(root, "deployment/docker/requirements.in") for root in roots])
+    if message is None:
+        assert "fastapi" in {pin.name for pin in runtime_requirements("docker")}
+        assert "mlflow" not in {pin.name for pin in runtime_requirements("docker")}
+        return
     with pytest.raises(ConfigError) as error:
         runtime_requirements("docker")
     assert str(error.value).startswith(message)
@@ -184,8 +199,28 @@ def test_unknown_target_and_foreign_out_folder_are_refused_in_one_line(trained, 
     assert refused.returncode == 2
     assert refused.stderr.strip() == f"cloud_setup: --out {foreign} exists and is not a folder cloud_setup assembled; choose another or remove it"
     assert (foreign / "notes.txt").read_text() == "keep me"
+    (foreign / "deployment.json").write_text("{}")  # a file of that name is not proof of an assembly
+    assert cloud_setup("docker", *_sets(*output_overrides(trained[0].paths.output)), "--out", str(foreign)).returncode == 2
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    inside = cloud_setup("docker", *_sets(*output_overrides(trained[0].paths.output)), "--out", str(trained[1].bundle.path / "x"))
+    assert inside.returncode == 2 and f"overlaps {trained[1].bundle.path.resolve()}; choose a folder outside" in inside.stderr
     no_model = cloud_setup("docker", *_sets(*output_overrides(tmp_path / "empty")))
     assert no_model.returncode == 2 and len(no_model.stderr.strip().splitlines()) == 1 and "champion" in no_model.stderr
+
+
+def test_reassembly_replaces_the_folder_but_keeps_terraform_state_and_git(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "lambda"
+    sets = _sets(*output_overrides(trained[0].paths.output))
+    assert cloud_setup("aws_lambda", *sets, "--out", str(out)).returncode == 0
+    (out / "terraform.tfstate").write_text('{"version": 4}')
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (out / "stale.txt").write_text("from an older assembly")
+    again = cloud_setup("aws_lambda", *sets, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert (out / "terraform.tfstate").read_text() == '{"version": 4}'  # the resources deploy.sh created
+    assert (out / ".git" / "HEAD").exists() and not (out / "stale.txt").exists()
+    assert ".terraform" in (out / ".dockerignore").read_text().splitlines()  # providers stay out of the image
 
 
 def test_help_documents_targets_flags_and_the_folder(tmp_path: Path) -> None:
@@ -256,6 +291,22 @@ def test_docker_image_is_multi_stage_slim_non_root_with_a_healthcheck(assembled,
     assert "stopped by signal 15 after draining requests" in server.log.read_text()
 
 
+def test_web_concurrency_starts_worker_processes_that_each_flush_their_log(assembled, runtime_python, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = assembled["docker"]
+    log_url = f"sqlite:///{tmp_path / 'workers.db'}"
+    server = _start(folder, ["python", "-m", "deployment.runtime"], runtime_python(folder), WEB_CONCURRENCY="2", ML_PROJECT_PREDICTION_LOG_URL=log_url)
+    try:
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(f"{server.url}/predict", json=RECORD).status_code for _ in range(30)]
+        assert answers == [200] * 30
+    finally:
+        assert server.stop() == 0
+    output = server.log.read_text()
+    assert "; 2 workers" in output
+    assert len(re.findall(r"\[worker \d+\] prediction log flushed: \d+ rows written", output)) == 2
+    assert count_predictions(log_url) == 30
+
+
 # --- heroku: the Procfile under honcho, and the deployed-server use case against it ------------
 
 
@@ -295,7 +346,7 @@ def test_app_engine_entrypoint_from_app_yaml_serves(assembled, runtime_python, t
     app = yaml.safe_load((folder / "app.yaml").read_text())
     assert app["runtime"] == "python" + LOCK["_meta"]["requires"]["python_version"].replace(".", "")
     assert app["entrypoint"] == "python -m deployment.runtime --port $PORT"
-    assert app["instance_class"].startswith("F") and app["automatic_scaling"]["max_instances"] >= 1
+    assert app["instance_class"] == "F2" and app["automatic_scaling"]["max_instances"] == 10
     server = _start(folder, ["sh", "-c", f"exec {app['entrypoint']}"], runtime_python(folder), ML_PROJECT_PREDICTION_LOG_URL="off")
     try:
         _check_predicts(server.url, trained)
@@ -456,8 +507,14 @@ def test_lambda_terraform_runs_the_pushed_image_behind_an_http_api(assembled) ->
     assert function["image_uri"] == "${aws_ecr_repository.model.repository_url}:${var.image_tag}"
     assert resources["aws_apigatewayv2_api.http"]["target"] == "${aws_lambda_function.predict.arn}"
     assert resources["aws_lambda_permission.api"]["principal"] == "apigateway.amazonaws.com"
-    dockerfile = (folder / "Dockerfile").read_text()
-    assert 'CMD ["lambda_handler.handler"]' in dockerfile and "FROM public.ecr.aws/lambda/python:3.11" in dockerfile
+    lines = (folder / "Dockerfile").read_text().splitlines()
+    assert [line for line in lines if line.startswith(("FROM ", "ENTRYPOINT ", "CMD "))] == [
+        "FROM python:3.11-slim AS build",  # not the Lambda base image: its glibc 2.26 has no numpy 2.4 wheels
+        "FROM python:3.11-slim",
+        'ENTRYPOINT ["python", "-m", "awslambdaric"]',
+        'CMD ["lambda_handler.handler"]',
+    ]
+    assert {"mangum", "awslambdaric"} <= runtime_env.requirement_names(folder / "requirements.txt")
 
 
 # --- sagemaker -----------------------------------------------------------------------------------
@@ -480,7 +537,7 @@ def test_sagemaker_serve_answers_ping_and_invocations_in_csv_and_json(assembled,
         assert as_csv.status_code == 200
         assert [result["prediction"] for result in as_csv.json()["results"]] == [prediction, prediction]
         as_json = httpx.post(f"{server.url}/invocations", json=RECORD, headers={"Accept": "text/csv"}, timeout=10)
-        assert as_json.status_code == 200 and as_json.text.splitlines()[1].split(",")[1] == prediction
+        assert as_json.status_code == 200 and as_json.text.splitlines()[0].split(",")[1] == prediction
     finally:
         assert server.stop() == 0
     with tarfile.open(folder / "model.tar.gz") as archive:
