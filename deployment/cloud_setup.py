@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from deployment.runtime import DEPLOYMENT_FILE
-from ml_project.artifacts import Bundle, load_bundle
+from ml_project.artifacts import Bundle, load_bundle, not_served
 from ml_project.cli import load_model, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, ConfigError, RunConfig
 
@@ -370,6 +370,18 @@ def deploy_script(target: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _copy_serving_files(bundle: Path, model: Path) -> None:
+    """The bundle minus what serving never reads (artifacts.NOT_SERVED: training rows, training config, plots)."""
+    model.mkdir()
+    for entry in sorted(bundle.iterdir()):
+        if not_served(entry.name) or entry.name == "__pycache__":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, model / entry.name)
+        else:
+            shutil.copy2(entry, model / entry.name)
+
+
 def _copy_code(staging: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(PROJECT_ROOT / "ml_project", staging / "ml_project", ignore=ignore)
@@ -429,8 +441,9 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
     staging.mkdir()
     try:
         assert bundle.path is not None
-        shutil.copytree(bundle.path, staging / "model", ignore=shutil.ignore_patterns("__pycache__"))
-        load_bundle(staging / "model")  # the copy, verified against its manifest like any load
+        # A serving copy: no training rows, no training config; verified against the manifest like any load.
+        _copy_serving_files(bundle.path, staging / "model")
+        load_bundle(staging / "model", serving=True)
         _copy_code(staging)
         (staging / "requirements.txt").write_text(requirements_text(target, pins))
         settings = config.service.model_dump(exclude={"url", "host"})

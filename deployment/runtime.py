@@ -153,7 +153,7 @@ def _whole(text: str, name: str, low: int, high: int) -> int:
 def load_deployed(deployed: Deployed) -> Bundle:
     """The verified bundle, or a one-line DeploymentError naming its folder."""
     try:
-        return load_bundle(deployed.bundle_path)
+        return load_bundle(deployed.bundle_path, serving=True)
     except BundleError as error:
         raise DeploymentError(str(error)) from None
 
@@ -217,7 +217,7 @@ def app_from_environment() -> Any:
     log_url = os.environ.get(ENV_LOG_URL)
     log = PredictionLog(log_url) if log_url else None
     return create_app(
-        load_bundle(Path(bundle_path)),
+        load_bundle(Path(bundle_path), serving=True),
         settings,
         log,
         os.environ.get(ENV_SERVED_AS, "path"),

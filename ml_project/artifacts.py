@@ -32,6 +32,10 @@ PIPELINE_FILE = "pipeline.joblib"
 LATEST = "latest"
 CHAMPION = "champion"
 REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.json", "config.yaml", "model.json", "versions.json")
+# Files a served model never reads. A serving copy (what executables/cloud_setup.sh ships) leaves them
+# out, so training rows and the training config (which may name databases) do not travel to a
+# platform; every file that is present is still verified against the manifest.
+NOT_SERVED = ("config.yaml", "reference.parquet", "training_quarantine.csv", "leaderboard.csv", "plots")
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
 
 
@@ -190,8 +194,16 @@ def resolve_bundle_path(path: Path) -> Path:
     return path.resolve()
 
 
-def verify_manifest(folder: Path) -> dict[str, Any]:
-    """Check every file listed in the manifest against its SHA-256; refuse the bundle on any mismatch."""
+def not_served(name: str) -> bool:
+    """Whether a bundle file (manifest name) is one that serving never reads (see NOT_SERVED)."""
+    return name.split("/", 1)[0] in NOT_SERVED
+
+
+def verify_manifest(folder: Path, serving: bool = False) -> dict[str, Any]:
+    """Check every file listed in the manifest against its SHA-256; refuse the bundle on any mismatch.
+
+    `serving=True` accepts a serving copy: files that serving never reads may be absent.
+    """
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"bundle error: {folder} has no {MANIFEST}; it is not a model bundle")
@@ -211,6 +223,8 @@ def verify_manifest(folder: Path) -> dict[str, Any]:
     for name, expected in files.items():
         file = folder / name
         if not file.is_file():
+            if serving and not_served(name):
+                continue
             raise BundleError(f"bundle error: {folder} is missing {name}, listed in {MANIFEST}")
         if sha256_file(file) != expected:
             raise BundleError(
@@ -229,12 +243,16 @@ def _read_schema(path: Path) -> InputSchema:
         raise BundleError(f"bundle error: {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Verify, then load. Nothing is unpickled before the manifest checks out."""
+def load_bundle(path: Path, serving: bool = False) -> Bundle:
+    """Verify, then load. Nothing is unpickled before the manifest checks out.
+
+    `serving=True` also loads a serving copy, which lacks the NOT_SERVED files (config is then empty).
+    """
     import joblib
 
     folder = resolve_bundle_path(Path(path))
-    manifest = verify_manifest(folder)
+    manifest = verify_manifest(folder, serving)
+    config_file = folder / "config.yaml"
     leaderboard_file = folder / "leaderboard.csv"
     bundle = Bundle(
         pipeline=joblib.load(folder / PIPELINE_FILE),
@@ -243,7 +261,7 @@ def load_bundle(path: Path) -> Bundle:
         version=manifest["version"],
         metrics=json.loads((folder / "metrics.json").read_text()),
         fingerprint=json.loads((folder / "fingerprint.json").read_text()),
-        config=yaml.safe_load((folder / "config.yaml").read_text()),
+        config=yaml.safe_load(config_file.read_text()) if config_file.exists() else {},
         card=json.loads((folder / "model.json").read_text()),
         versions=json.loads((folder / "versions.json").read_text()),
         leaderboard=pd.read_csv(leaderboard_file) if leaderboard_file.exists() else None,

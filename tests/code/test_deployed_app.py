@@ -147,6 +147,26 @@ def test_a_stuck_log_database_costs_a_warning_not_the_answer(bundle, tmp_path: P
     assert count_predictions(url) == 1  # written once the database was free again
 
 
+def test_a_serving_copy_loads_without_training_files_but_nothing_it_reads_may_change(bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from ml_project.artifacts import BundleError, not_served
+
+    copy = tmp_path / "serving"
+    shutil.copytree(bundle.path, copy, ignore=lambda folder, names: {name for name in names if not_served(name)})
+    assert not (copy / "reference.parquet").exists() and not (copy / "config.yaml").exists()
+    with pytest.raises(BundleError, match="is missing config.yaml, listed in manifest.json"):
+        load_bundle(copy)  # a full load still wants every file
+    served = load_bundle(copy, serving=True)
+    assert (served.version, served.config) == (bundle.version, {})
+    (copy / "schema.json").write_text((copy / "schema.json").read_text().replace("Biscoe", "Biscay"))
+    with pytest.raises(BundleError, match="schema.json does not match its SHA-256"):
+        load_bundle(copy, serving=True)
+    (copy / "schema.json").unlink()
+    with pytest.raises(BundleError, match="is missing schema.json, listed in manifest.json"):
+        load_bundle(copy, serving=True)
+
+
 def _folder(tmp_path: Path, bundle, target: str, **service: Any) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path / target
     folder.mkdir()

@@ -128,7 +128,9 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
     bundle = trained[1].bundle
     deployment = json.loads((folder / "deployment.json").read_text())
     assert (deployment["target"], deployment["model_version"], deployment["served_as"]) == (target, bundle.version, "champion")
-    assert load_bundle(folder / "model").version == bundle.version  # the copy verifies against its manifest
+    assert load_bundle(folder / "model", serving=True).version == bundle.version  # the copy verifies against its manifest
+    shipped = {path.name for path in (folder / "model").iterdir()}
+    assert shipped == {"manifest.json", "pipeline.joblib", "schema.json", "metrics.json", "model.json", "fingerprint.json", "versions.json"}
     assert {"service.py", "runtime.py", "__init__.py"} <= {path.name for path in (folder / "deployment").iterdir()}
     assert (folder / "ml_project" / "features.py").exists()  # the pickled pipeline's own classes
     names = runtime_env.requirement_names(folder / "requirements.txt")
@@ -495,7 +497,7 @@ def test_lambda_handler_module_of_the_folder_imports_with_runtime_packages_only(
 
 
 def _expected_label(folder: Path) -> str:
-    frame, _ = predict_frame(load_bundle(folder / "model"), pd.DataFrame([RECORD]))
+    frame, _ = predict_frame(load_bundle(folder / "model", serving=True), pd.DataFrame([RECORD]))
     return str(frame["prediction"].iloc[0])
 
 
@@ -531,7 +533,7 @@ def test_sagemaker_serve_answers_ping_and_invocations_in_csv_and_json(assembled,
     try:
         server.wait_healthy(timeout=90)
         assert httpx.get(f"{server.url}/ping", timeout=10).status_code == 200
-        names = load_bundle(folder / "model").schema.feature_names
+        names = load_bundle(folder / "model", serving=True).schema.feature_names
         row = ",".join(str(RECORD[name]) for name in names)
         as_csv = httpx.post(f"{server.url}/invocations", content=f"{row}\n{row}\n", headers={"Content-Type": "text/csv"}, timeout=10)
         assert as_csv.status_code == 200
