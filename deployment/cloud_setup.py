@@ -307,9 +307,15 @@ def slug(text: str) -> str:
     return value if value[:1].isalpha() else f"m-{value}"
 
 
-def content_id(folder: Path, names: tuple[str, ...], settings: dict[str, object]) -> str:
-    """SHA-256 (12 hex) over the files under `names` and the service settings: what a deployed folder runs."""
+def content_id(folder: Path, names: tuple[str, ...], settings: dict[str, object], templates: Path) -> str:
+    """SHA-256 (12 hex) over the files under `names`, the target's templates and the service settings.
+
+    That is everything a deployed folder runs, so an image tag built from it changes with any of it.
+    """
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in sorted(templates.iterdir()):
+        if path.is_file():
+            digest.update(b"template:" + path.name.encode() + b"\0" + path.read_bytes())
     for name in names:
         for path in sorted((folder / name).rglob("*")) if (folder / name).is_dir() else [folder / name]:
             if path.is_file():
@@ -447,7 +453,9 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
         _copy_code(staging)
         (staging / "requirements.txt").write_text(requirements_text(target, pins))
         settings = config.service.model_dump(exclude={"url", "host"})
-        content = content_id(staging, ("model", "ml_project", "deployment", "requirements.txt"), settings)
+        content = content_id(
+            staging, ("model", "ml_project", "deployment", "requirements.txt"), settings, TEMPLATES / target
+        )
         values = placeholders(bundle, target, content)
         deployment = {
             "target": target,
