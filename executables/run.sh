@@ -6,12 +6,16 @@
 #   ./executables/run.sh <command> [args]     a command of the environment, e.g. mlflow ui
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source executables/setup_env.sh default
-
 name=modelling_historic_data_local
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
   name="$1"
   shift
+fi
+# The Spark use case brings its own packages (Pipfile category [spark]); the others need only [packages].
+if [ "$name" = predicting_historic_data_spark ]; then
+  source executables/setup_env.sh spark
+else
+  source executables/setup_env.sh default
 fi
 if [ "$name" = serve ]; then
   exec .venv/bin/python -m deployment.serve "$@"

@@ -1,5 +1,6 @@
 # Sourced by run.sh and cicd_pipeline.sh: make .venv/ match Pipfile.lock, from nothing but Python.
-# Usage: source executables/setup_env.sh default|dev
+# Usage: source executables/setup_env.sh default|spark|dev
+#   default = [packages]; spark = [packages] + [spark]; dev = [packages] + [dev-packages] + [spark]
 # A no-op (well under a second) when the environment already matches the lock.
 set -euo pipefail
 _categories="${1:-default}"
@@ -18,13 +19,17 @@ fi
 _lock_hash="$(sha256sum Pipfile.lock | cut -d' ' -f1)"
 _stamp=".venv/.synced-lock"
 _synced="$(cat "$_stamp" 2>/dev/null || true)"
-if [ ! -x .venv/bin/python ] || { [ "$_synced" != "$_lock_hash dev" ] && [ "$_synced" != "$_lock_hash $_categories" ]; }; then
+_enough="$_lock_hash dev|$_lock_hash $_categories"
+[ "$_categories" = default ] && _enough="$_enough|$_lock_hash spark"
+if [ ! -x .venv/bin/python ] || ! printf '%s\n' "$_enough" | tr '|' '\n' | grep -qxF "$_synced"; then
   echo "setup: syncing .venv/ from Pipfile.lock ($_categories packages; the first time takes about 2 minutes)" >&2
-  if [ "$_categories" = dev ]; then
-    "$PYTHON" -m pipenv sync --dev >&2
+  if [ "$_categories" = dev ]; then  # the checks need everything: dev tools and the [spark] category
+    "$PYTHON" -m pipenv sync --categories "packages dev-packages spark" >&2
+  elif [ "$_categories" = spark ]; then
+    "$PYTHON" -m pipenv sync --categories "packages spark" >&2
   else
     "$PYTHON" -m pipenv sync >&2
   fi
   echo "$_lock_hash $_categories" > "$_stamp"
 fi
-unset _categories _lock_hash _stamp _synced
+unset _categories _lock_hash _stamp _synced _enough

@@ -70,7 +70,7 @@ def setup_logging(logs_dir: Path, name: str, level: str) -> Path:
     root.addHandler(console)
     root.addHandler(file_handler)
     root.setLevel(logging.DEBUG)
-    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "git", "httpx", "httpcore"):
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "git", "httpx", "httpcore", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return log_file
 

@@ -117,6 +117,16 @@ class PredictionConfig(StrictModel):
     chunk_size: int = Field(default=100_000, ge=1)
 
 
+class SparkConfig(StrictModel):
+    """The Spark scale-out path (use_cases/predicting_historic_data_spark.py; needs the [spark] packages)."""
+
+    master: str = Field(default="local[*]", min_length=1, description="Spark master URL: local[N], spark://, yarn, k8s://.")
+    driver_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmgt]?$", description="spark.driver.memory, e.g. 2g.")
+    batch_records: int = Field(
+        default=50_000, ge=1, le=1_000_000, description="Rows per pandas batch handed to the model inside Spark."
+    )
+
+
 class ServiceConfig(StrictModel):
     """The HTTP prediction service (`./executables/run.sh serve`) and the client use cases."""
 
@@ -232,6 +242,7 @@ class Config(StrictModel):
     validation: ValidationConfig = ValidationConfig()
     modelling: ModellingConfig
     prediction: PredictionConfig = PredictionConfig()
+    spark: SparkConfig = SparkConfig()
     service: ServiceConfig = ServiceConfig()
     prediction_log: PredictionLogConfig = PredictionLogConfig()
     promotion: PromotionConfig = PromotionConfig()

@@ -1,0 +1,96 @@
+"""predicting_historic_data_spark on a real local[2] Spark: the same rows, predictions and quarantine as the local path.
+
+Skipped only when Java is absent (Spark needs a JVM); ./cicd_pipeline.sh installs pyspark itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml_project.spark_prediction import read_output
+
+from ..conftest import PENGUINS, output_overrides, run_use_case
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark needs a JVM (Java 17+)"),
+    pytest.mark.timeout(600),
+]
+
+
+def _sets(*items: str) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """100k real penguin rows (sampled with replacement), with bad cells the quarantine must catch."""
+    frame = pd.read_csv(PENGUINS).sample(100_000, replace=True, random_state=11).reset_index(drop=True)
+    frame.loc[::997, "island"] = "Atlantis"
+    frame["body_mass_g"] = frame["body_mass_g"].astype(object)
+    frame.loc[5::1999, "body_mass_g"] = "heavy"
+    path = tmp_path_factory.mktemp("spark") / "rows.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _both(trained, source: Path, out: Path, suffix: str, *extra: str) -> tuple[pd.DataFrame, ...]:  # type: ignore[no-untyped-def]
+    model = str(trained[1].bundle.path)
+    sets = _sets(*output_overrides(out))
+    local = run_use_case(
+        "predicting_historic_data_local", *sets, "--input", str(source), "--output", str(out / f"local{suffix}"), "--model", model
+    )
+    spark = run_use_case(
+        "predicting_historic_data_spark", *sets, "--input", str(source), "--output", str(out / f"spark{suffix}"),
+        "--model", model, "--master", "local[2]", *extra, timeout=540,
+    )
+    assert local.returncode == 0, local.stderr
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    counts = [line for line in local.stdout.splitlines() if line.startswith("rows ")]
+    assert counts == [line for line in spark.stdout.splitlines() if line.startswith("rows ")]
+    assert "on Spark master local[2]" in spark.stdout
+    frames = []
+    for name in ("local", "spark"):
+        for kind, keys in (("", ["id"]), (".quarantine", ["row", "column"])):
+            frame = read_output(out / f"{name}{kind}{suffix}")
+            frames.append(frame.sort_values(keys).reset_index(drop=True))
+    return tuple(frames)
+
+
+def test_spark_scores_100k_rows_exactly_as_the_local_path(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    local, local_quarantine, spark, spark_quarantine = _both(trained, source, tmp_path, ".parquet")
+    assert len(local) + local_quarantine["row"].nunique() == 100_000
+    assert list(spark.columns) == list(local.columns) == ["id", "prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo", "model_version"]
+    pd.testing.assert_frame_equal(spark, local, check_exact=True)  # row by row: ids, labels, probabilities
+    pd.testing.assert_frame_equal(spark_quarantine, local_quarantine, check_exact=True)
+    assert set(local_quarantine["value"]) == {"Atlantis", "heavy"}
+
+
+def test_parquet_in_and_csv_out_keep_the_same_answers(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    parquet = tmp_path / "rows.parquet"
+    frame = pd.read_csv(source, nrows=3000)
+    frame["body_mass_g"] = pd.to_numeric(frame["body_mass_g"], errors="coerce")  # parquet keeps types
+    frame.to_parquet(parquet, index=False)
+    local, local_quarantine, spark, spark_quarantine = _both(trained, parquet, tmp_path, ".csv")
+    assert len(local) == len(spark) > 2900
+    pd.testing.assert_frame_equal(spark, local, check_exact=True)
+    pd.testing.assert_frame_equal(spark_quarantine, local_quarantine, check_exact=True)
+
+
+def test_bad_input_or_master_is_one_line_and_exit_2(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model = ["--model", str(trained[1].bundle.path)]
+    sets = _sets(*output_overrides(tmp_path))
+    wrong_suffix = run_use_case("predicting_historic_data_spark", *sets, "--input", str(source), "--output", str(tmp_path / "out.json"), *model)
+    assert (wrong_suffix.returncode, wrong_suffix.stderr.strip().splitlines()[-1]) == (
+        2, f"data error: {tmp_path / 'out.json'} must end in .csv or .parquet (a file, or a folder of part files)"
+    )
+    lacking = tmp_path / "lacking.csv"
+    pd.read_csv(source, nrows=10).drop(columns=["island"]).to_csv(lacking, index=False)
+    missing = run_use_case("predicting_historic_data_spark", *sets, "--input", str(lacking), "--output", str(tmp_path / "o.parquet"), *model, "--master", "local[1]")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith("data error: ")
+    assert "island" in missing.stderr.strip().splitlines()[-1]
+    nowhere = run_use_case("predicting_historic_data_spark", *sets, "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "o.parquet"), *model, "--master", "local[1]")
+    assert nowhere.returncode == 2 and nowhere.stderr.strip().splitlines()[-1].startswith(f"data error: Spark cannot read {tmp_path / 'nope.csv'}")
