@@ -121,7 +121,9 @@ class SparkConfig(StrictModel):
     """The Spark scale-out path (use_cases/predicting_historic_data_spark.py; needs the [spark] packages)."""
 
     master: str = Field(default="local[*]", min_length=1, description="Spark master URL: local[N], spark://, yarn, k8s://.")
-    driver_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmgt]?$", description="spark.driver.memory, e.g. 2g.")
+    driver_memory: str = Field(
+        default="2g", pattern=r"^[0-9]+([kKmMgGtT][bB]?)?$", description="spark.driver.memory, e.g. 2g or 4096m."
+    )
     batch_records: int = Field(
         default=50_000, ge=1, le=1_000_000, description="Rows per pandas batch handed to the model inside Spark."
     )

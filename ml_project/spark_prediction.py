@@ -64,16 +64,17 @@ def start_session(settings: SparkConfig, master: str | None = None, app_name: st
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_records))
+        .config("spark.sql.session.timeZone", "UTC")  # timestamps reach pandas as UTC, as in the local path
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
     try:
         session = builder.getOrCreate()
-    except Exception as error:  # the JVM did not start: no Java, or a bad master URL
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except Exception as error:  # the JVM did not start (no Java), or the master refused us
+        first = _first_line(error)
+        hint = "; Spark needs Java 17+ (java on PATH or JAVA_HOME)" if "JAVA_GATEWAY_EXITED" in str(error) else ""
         raise SparkUnavailable(
-            f"spark error: cannot start Spark on master '{chosen or 'from spark-submit'}' ({first}); "
-            "Spark needs Java 17+ (java on PATH or JAVA_HOME)"
+            f"spark error: cannot start Spark on master '{chosen or 'from spark-submit'}': {first}{hint}"
         ) from None
     session.sparkContext.setLogLevel("WARN")
     return session
@@ -81,6 +82,21 @@ def start_session(settings: SparkConfig, master: str | None = None, app_name: st
 
 def master_of(session: Any) -> str:
     return str(session.sparkContext.master)
+
+
+def _first_line(error: BaseException) -> str:
+    """The first meaningful line of a (often very long) Spark or Py4J error message."""
+    for line in str(error).strip().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "File ", "at ", "py4j.")):
+            return line[:400]
+    return type(error).__name__
+
+
+def _local_path(uri: str) -> Path | None:
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :]).resolve()
+    return None if "://" in uri else Path(uri).resolve()
 
 
 def _file_format(uri: str) -> str:
@@ -126,13 +142,28 @@ def output_schema(bundle: Bundle, id_is_text: bool) -> Any:
     return StructType(fields)
 
 
+# What pandas.read_csv (the single-machine path) reads as missing by default; Spark only ''.
+PANDAS_NA_TEXT = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+     "NULL", "NaN", "None", "n/a", "nan", "null"]
+)
+
+
 def _score_batches(
-    batches: Iterator[pd.DataFrame], bundle_name: str, offsets: dict[int, int], columns: list[str], source: str
+    batches: Iterator[pd.DataFrame],
+    bundle_name: str,
+    offsets: dict[int, int],
+    columns: list[str],
+    source: str,
+    csv_input: bool = False,
+    id_is_text: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Inside Spark: number the rows as in the file, validate and predict, yield both outputs as one frame."""
     bundle = _executor_bundle(bundle_name)
     for batch in batches:
         position = batch.pop(POSITION).to_numpy(dtype="int64")
+        if csv_input:
+            batch = batch.mask(batch.isin(PANDAS_NA_TEXT), None)
         partition = position >> PARTITION_BITS
         rows = np.array([offsets[int(p)] for p in partition], dtype="int64") + (position & ((1 << PARTITION_BITS) - 1))
         batch.index = pd.Index(rows)
@@ -140,18 +171,29 @@ def _score_batches(
         predictions = predictions.assign(**{KIND: "prediction"})
         quarantine = quarantine.assign(**{KIND: "quarantine", "value": quarantine["value"].astype(str)})
         out = pd.concat([predictions, quarantine], ignore_index=True)
+        if id_is_text:  # parquet may hold integer ids; the output column is text, as for CSV input
+            out[ID_COLUMN] = [None if pd.isna(value) else str(value) for value in out[ID_COLUMN]]
         yield out.reindex(columns=columns)
 
 
 def check_paths(input_uri: str, output_uri: str, quarantine_uri: str) -> dict[str, str]:
     """The three paths' formats (csv or parquet), or a one-line DataError, before any JVM starts."""
     uris = {"input": input_uri, "output": output_uri, "quarantine": quarantine_uri}
-    if len(set(uris.values())) < 3:
+    same = {name: _local_path(uri) or uri for name, uri in uris.items()}  # ./x and x are one file
+    if len(set(same.values())) < 3:
         raise DataError(
             "data error: input, output and quarantine must be three different paths; got "
             + ", ".join(f"{name} {uri}" for name, uri in uris.items())
         )
-    return {name: _file_format(uri) for name, uri in uris.items()}
+    formats = {name: _file_format(uri) for name, uri in uris.items()}
+    for name in ("output", "quarantine"):
+        local = _local_path(uris[name])
+        if local is not None and local.is_file():
+            raise DataError(
+                f"data error: {name} {uris[name]} is a file (from the single-machine path?); Spark writes a folder "
+                "there: remove it or choose another name"
+            )
+    return formats
 
 
 def predict_with_spark(
@@ -164,21 +206,30 @@ def predict_with_spark(
     formats = check_paths(input_uri, output_uri, quarantine_uri)
     id_column = bundle.schema.id_column
     wanted = bundle.schema.feature_names + ([id_column] if id_column else [])
-    reader = spark.read.option("header", "true") if formats["input"] == "csv" else spark.read
+    reader = spark.read
+    if formats["input"] == "csv":
+        # As pandas reads CSV: "" inside quotes is one quote (Spark's default escape is a backslash).
+        reader = reader.option("header", "true").option("escape", '"')
     try:
         frame = reader.format(formats["input"]).load(input_uri)
     except Exception as error:  # AnalysisException: path does not exist, unreadable file
-        raise DataError(f"data error: Spark cannot read {input_uri}: {str(error).strip().splitlines()[0]}") from None
+        raise DataError(f"data error: Spark cannot read {input_uri}: {_first_line(error)}") from None
     require_columns(list(frame.columns), wanted, input_uri)
-    # CSV cells arrive as text, as the single-machine path reads ids and categories; numbers are
-    # parsed by validation exactly as there (so a bad cell is quarantined, not silently nulled).
-    frame = frame.select(*wanted).withColumn(POSITION, F.monotonically_increasing_id())
-    sizes = {
-        int(row["partition"]): int(row["count"])
-        for row in frame.groupBy((F.col(POSITION) / (1 << PARTITION_BITS)).cast("long").alias("partition"))
-        .count()
-        .collect()
-    }
+    # CSV cells arrive as text; validation parses them (a bad cell is quarantined, not nulled).
+    # Numbered once and kept: the counting job and the scoring job see the same numbers.
+    frame = (
+        frame.select(*(F.col(f"`{name}`") for name in wanted))
+        .withColumn(POSITION, F.monotonically_increasing_id())
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        sizes = {
+            int(row["partition"]): int(row["count"])
+            for row in frame.groupBy(F.shiftright(F.col(POSITION), PARTITION_BITS).alias("partition")).count().collect()
+        }
+    except Exception as error:
+        frame.unpersist()
+        raise _job_error(error, input_uri) from None
     offsets, start = {}, 0
     for partition in sorted(sizes):
         offsets[partition] = start
@@ -187,6 +238,7 @@ def predict_with_spark(
     if frame.rdd.getNumPartitions() < parallelism:  # a small file is one split: spread it over the cores
         frame = frame.repartition(parallelism)
     id_is_text = id_column is not None
+    csv_input = formats["input"] == "csv"
     schema = output_schema(bundle, id_is_text)
     columns = schema.fieldNames()
     with tempfile.TemporaryDirectory(prefix="ml_project_spark_") as scratch:
@@ -195,7 +247,8 @@ def predict_with_spark(
         spark.sparkContext.addPyFile(str(_package_zip(Path(scratch))))
         bundle_name, source = bundle.path.name, input_uri
         scored = frame.mapInPandas(
-            lambda batches: _score_batches(batches, bundle_name, offsets, columns, source), schema
+            lambda batches: _score_batches(batches, bundle_name, offsets, columns, source, csv_input, id_is_text),
+            schema,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             prediction_columns = [ID_COLUMN, "prediction", *(f"proba_{label}" for label in bundle.classes), "model_version"]
@@ -207,15 +260,24 @@ def predict_with_spark(
             )
             predicted = scored.filter(F.col(KIND) == "prediction").count()
             quarantined = scored.filter(F.col(KIND) == "quarantine").select("row").distinct().count()
+        except Exception as error:
+            raise _job_error(error, input_uri) from None
         finally:
             scored.unpersist()
+            frame.unpersist()
     return PredictionCounts(rows=start, predicted=predicted, quarantined=quarantined)
 
 
+def _job_error(error: Exception, input_uri: str) -> Exception:
+    """A failed Spark job as one line: malformed input is the user's to fix (exit 2), anything else a failure."""
+    text = str(error)
+    if "Malformed" in text or "MALFORMED" in text:
+        return DataError(f"data error: {input_uri} has a malformed CSV row (more cells than the header?): {_first_line(error)}")
+    return RuntimeError(f"Spark job failed: {_first_line(error)}")
+
+
 def _write(frame: Any, uri: str, file_format: str) -> None:
-    """Spark writes a folder of part files (with a _SUCCESS marker once complete); an old one is replaced."""
-    if "://" not in uri and Path(uri).is_file():
-        Path(uri).unlink()  # a file from the single-machine path: Spark's output is a folder
+    """Spark writes a folder of part files (with a _SUCCESS marker once complete); an old folder is replaced."""
     if file_format == "csv":
         # Spark's CSV writer rounds doubles to fewer digits; as text they keep every bit (round trip).
         from pyspark.sql import functions as F

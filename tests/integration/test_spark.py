@@ -33,7 +33,7 @@ def source(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     frame["body_mass_g"] = frame["body_mass_g"].astype(object)
     frame.loc[5::1999, "body_mass_g"] = "heavy"
     path = tmp_path_factory.mktemp("spark") / "rows.csv"
-    frame.to_csv(path, index=False)
+    frame.to_csv(path, index=False, na_rep="NA")  # missing cells spelled NA, as in the shipped penguins.csv
     return path
 
 
@@ -66,7 +66,8 @@ def test_spark_scores_100k_rows_exactly_as_the_local_path(trained, source: Path,
     assert list(spark.columns) == list(local.columns) == ["id", "prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo", "model_version"]
     pd.testing.assert_frame_equal(spark, local, check_exact=True)  # row by row: ids, labels, probabilities
     pd.testing.assert_frame_equal(spark_quarantine, local_quarantine, check_exact=True)
-    assert set(local_quarantine["value"]) == {"Atlantis", "heavy"}
+    assert set(local_quarantine["value"]) == {"Atlantis", "heavy"}  # NA cells are missing values, not bad ones
+    assert "NA" in source.read_text()[:20_000]
 
 
 def test_parquet_in_and_csv_out_keep_the_same_answers(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -80,13 +81,26 @@ def test_parquet_in_and_csv_out_keep_the_same_answers(trained, source: Path, tmp
     pd.testing.assert_frame_equal(spark_quarantine, local_quarantine, check_exact=True)
 
 
-def test_bad_input_or_master_is_one_line_and_exit_2(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_paths_and_missing_columns_are_one_line_and_exit_2(trained, source: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     model = ["--model", str(trained[1].bundle.path)]
     sets = _sets(*output_overrides(tmp_path))
     wrong_suffix = run_use_case("predicting_historic_data_spark", *sets, "--input", str(source), "--output", str(tmp_path / "out.json"), *model)
     assert (wrong_suffix.returncode, wrong_suffix.stderr.strip().splitlines()[-1]) == (
         2, f"data error: {tmp_path / 'out.json'} must end in .csv or .parquet (a file, or a folder of part files)"
     )
+    same = run_use_case(
+        "predicting_historic_data_spark", *sets, "--input", str(source), "--output", str(source.parent / "x" / ".." / "rows.csv"), *model
+    )
+    assert same.returncode == 2 and same.stderr.strip().splitlines()[-1].startswith(
+        "data error: input, output and quarantine must be three different paths; got input "
+    )
+    existing = tmp_path / "old.parquet"
+    existing.write_bytes(b"from the local path")
+    occupied = run_use_case("predicting_historic_data_spark", *sets, "--input", str(source), "--output", str(existing), *model)
+    assert (occupied.returncode, occupied.stderr.strip().splitlines()[-1]) == (
+        2, f"data error: output {existing} is a file (from the single-machine path?); Spark writes a folder there: remove it or choose another name"
+    )
+    assert existing.read_bytes() == b"from the local path" and source.exists()
     lacking = tmp_path / "lacking.csv"
     pd.read_csv(source, nrows=10).drop(columns=["island"]).to_csv(lacking, index=False)
     missing = run_use_case("predicting_historic_data_spark", *sets, "--input", str(lacking), "--output", str(tmp_path / "o.parquet"), *model, "--master", "local[1]")
