@@ -28,8 +28,10 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from deployment.runtime import DEPLOYMENT_FILE
 from ml_project.artifacts import Bundle, load_bundle, not_served
@@ -193,6 +195,17 @@ class Assembly:
     size_bytes: int
 
 
+@lru_cache(maxsize=4)
+def _lock(lock_file: Path) -> dict[str, Any]:
+    """Pipfile.lock, read once per process (an assembly asks it for packages, hash and Python)."""
+    try:
+        data: dict[str, Any] = json.loads(lock_file.read_text())
+        data["default"], data["_meta"]["hash"]["sha256"], data["_meta"]["requires"]["python_version"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"cloud_setup: cannot read {lock_file}: {error}") from None
+    return data
+
+
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -234,10 +247,7 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
     """
     from packaging.requirements import InvalidRequirement, Requirement
 
-    try:
-        locked = {_canonical(name): entry for name, entry in json.loads(lock_file.read_text())["default"].items()}
-    except (OSError, ValueError, KeyError) as error:
-        raise ConfigError(f"cloud_setup: cannot read the default packages of {lock_file}: {error}") from None
+    locked = {_canonical(name): entry for name, entry in _lock(lock_file)["default"].items()}
     environment = target_environment(lock_file)
     extras_of: dict[str, set[str]] = {}
     pending = []
@@ -286,7 +296,7 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
 
 
 def requirements_text(target: str, pins: tuple[Pin, ...], lock_file: Path = LOCK_FILE) -> str:
-    lock_hash = json.loads(lock_file.read_text())["_meta"]["hash"]["sha256"]
+    lock_hash = _lock(lock_file)["_meta"]["hash"]["sha256"]
     head = (
         f"# Runtime requirements of the {target} deployment, exported by executables/cloud_setup.sh from\n"
         f"# Pipfile.lock (sha256 {lock_hash[:12]}): deployment/requirements.in"
@@ -298,7 +308,7 @@ def requirements_text(target: str, pins: tuple[Pin, ...], lock_file: Path = LOCK
 
 def python_version(lock_file: Path = LOCK_FILE) -> str:
     """The Python of Pipfile's [requires], which every target's runtime is pinned to."""
-    return str(json.loads(lock_file.read_text())["_meta"]["requires"]["python_version"])
+    return str(_lock(lock_file)["_meta"]["requires"]["python_version"])
 
 
 def slug(text: str) -> str:

@@ -188,20 +188,23 @@ async def _flush_before_answer(log: PredictionLog) -> None:
         logger.warning("prediction log not flushed before answering: %s", error)
 
 
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    """'Type/Sub; Key="v"' -> ('type/sub', {'key': 'v'}): the grammar of Content-Type and each Accept entry."""
+    media, *parameters = value.split(";")
+    pairs = (parameter.partition("=") for parameter in parameters)
+    return media.strip().lower(), {key.strip().lower(): item.strip().strip('"') for key, _, item in pairs}
+
+
 def _accepts_csv(accept: str) -> bool:
     """Whether the Accept header prefers text/csv (q > 0 and at least application/json's q)."""
     weights: dict[str, float] = {}
     for part in accept.split(","):
-        media, *parameters = [piece.strip() for piece in part.split(";")]
-        quality = 1.0
-        for parameter in parameters:
-            key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        weights[media.lower()] = max(quality, weights.get(media.lower(), 0.0))
+        media, parameters = _media_type(part)
+        try:
+            quality = float(parameters.get("q", "1"))
+        except ValueError:
+            quality = 0.0
+        weights[media] = max(quality, weights.get(media, 0.0))
     csv_weight = weights.get("text/csv", 0.0)
     return csv_weight > 0 and csv_weight >= weights.get("application/json", 0.0)
 
@@ -309,11 +312,7 @@ def create_app(
         return _records(body, settings.max_batch_records)
 
     def csv_items(body: bytes, content_type: str) -> list[Any]:
-        charset = next(
-            (value.strip().strip('"') for key, _, value in (part.partition("=") for part in content_type.split(";")[1:])
-             if key.strip().lower() == "charset"),
-            "utf-8",
-        )
+        charset = _media_type(content_type)[1].get("charset", "utf-8")
         return _csv_records(body, names, known_columns, settings.max_batch_records, charset)
 
     async def answer(
@@ -325,7 +324,7 @@ def create_app(
         with batcher.arrival():
             try:
                 content_type = request.headers.get("content-type", "")
-                media = content_type.split(";", 1)[0].strip().lower()
+                media = _media_type(content_type)[0]
                 decode = decoders.get(media) or (decoders.get("application/json") if media.endswith("+json") else None)
                 if decode is None:
                     raise _Refused(415, f"content-type '{content_type or 'none'}' is not {' or '.join(decoders)}")

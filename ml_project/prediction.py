@@ -156,6 +156,13 @@ def _all_cores(pipeline: Any) -> Iterator[None]:
             model.set_params(n_jobs=before)
 
 
+def quarantine_beside(output: str) -> str:
+    """Default quarantine path: <output stem>.quarantine<suffix> in the same folder (also for URIs)."""
+    head, slash, name = output.rstrip("/").rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    return f"{head}{slash}{stem}.quarantine.{suffix}" if dot and stem else f"{head}{slash}{name}.quarantine"
+
+
 def _check_output_path(path: Path) -> None:
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"data error: output {path} must end in .csv or .parquet")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, RunConfig
-from ml_project.prediction import predict_file
+from ml_project.prediction import predict_file, quarantine_beside
 
 NAME = "predicting_historic_data_local"
 RUN = RunConfig(mode="prediction", data="historic", environment="local")
@@ -21,7 +21,7 @@ logger = logging.getLogger(NAME)
 def main(config: Config, args: argparse.Namespace) -> int:
     bundle = load_model(config, args.model)
     output = Path(args.output)
-    quarantine = Path(args.quarantine) if args.quarantine else output.with_name(f"{output.stem}.quarantine{output.suffix}")
+    quarantine = Path(args.quarantine or quarantine_beside(str(output)))
     counts = predict_file(bundle, Path(args.input), output, quarantine, config.prediction.chunk_size)
     print(f"model {bundle.model_name} version {bundle.version}")
     print(f"rows {counts.rows}: predicted {counts.predicted}, quarantined {counts.quarantined}")

@@ -14,6 +14,7 @@ import time
 
 from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, RunConfig
+from ml_project.prediction import quarantine_beside
 from ml_project.spark_prediction import check_paths, master_of, predict_with_spark, start_session
 
 NAME = "predicting_historic_data_spark"
@@ -21,14 +22,9 @@ RUN = RunConfig(mode="prediction", data="historic", environment="local")
 logger = logging.getLogger(NAME)
 
 
-def default_quarantine(output: str) -> str:
-    stem, dot, suffix = output.rstrip("/").rpartition(".")
-    return f"{stem}.quarantine.{suffix}" if dot else f"{output}.quarantine"
-
-
 def main(config: Config, args: argparse.Namespace) -> int:
     bundle = load_model(config, args.model)
-    quarantine = args.quarantine or default_quarantine(args.output)
+    quarantine = args.quarantine or quarantine_beside(args.output)
     check_paths(args.input, args.output, quarantine)  # before the JVM starts
     spark = start_session(config.spark, args.master, app_name=f"{NAME} {bundle.model_name} {bundle.version}")
     master = master_of(spark)
