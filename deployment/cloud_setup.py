@@ -45,7 +45,8 @@ LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
 # Never in a deployed folder: training, tracking, monitoring and test tools.
 FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
-RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py")
+RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py", "dashboard.py")
+RUNTIME_FOLDERS = ("templates", "assets")  # the dashboard's page template and its vendored plotly.js
 SKIP_TEMPLATE = ("requirements.in",)
 # What deploy.sh leaves in a folder that the next assembly must keep: Terraform's state (the
 # resources it already created) and the Heroku git repository.
@@ -404,6 +405,8 @@ def _copy_code(staging: Path) -> None:
     (staging / "deployment").mkdir()
     for name in RUNTIME_MODULES:
         shutil.copy2(TEMPLATES / name, staging / "deployment" / name)
+    for name in RUNTIME_FOLDERS:
+        shutil.copytree(TEMPLATES / name, staging / "deployment" / name, ignore=ignore)
 
 
 def _render_templates(staging: Path, target: str, values: dict[str, str]) -> None:

@@ -17,6 +17,9 @@ Environment variables (all optional; the platform sets PORT):
   ML_PROJECT_PREDICTION_LOG_URL   SQLAlchemy URL of the prediction log, or "off"; unset means a
                                   SQLite file in the temp folder, which lives only as long as the instance
   SAGEMAKER_BIND_TO_PORT          sagemaker's port, when SageMaker sets it
+  ML_PROJECT_REPORTS              a folder of monitoring reports for the dashboard's drift panel
+  ML_PROJECT_REGISTRY             a model registry folder (<paths.output>/models) for the dashboard's
+                                  card of other versions; unset, the card knows the served version only
 
 Importing this module starts nothing and imports no mlflow, optuna, evidently or pandera.
 """
@@ -51,6 +54,8 @@ ENV_SERVICE = "ML_PROJECT_SERVICE"
 ENV_LOG_URL = "ML_PROJECT_PREDICTION_LOG_URL"
 ENV_SERVED_AS = "ML_PROJECT_SERVED_AS"
 ENV_SAGEMAKER = "ML_PROJECT_SAGEMAKER"
+ENV_REPORTS = "ML_PROJECT_REPORTS"
+ENV_REGISTRY = "ML_PROJECT_REGISTRY"
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")  # where SageMaker unpacks the model.tar.gz of ModelDataUrl
 LOG_OFF = ("", "off", "none", "false", "0")
 
@@ -72,6 +77,8 @@ class Deployed:
     log_is_default: bool  # no ML_PROJECT_PREDICTION_LOG_URL: a SQLite file in the temp folder
     serverless: bool
     sagemaker: bool
+    registry: Path | None = None
+    reports: Path | None = None
 
 
 def package_root() -> Path:
@@ -137,7 +144,14 @@ def read_deployment(root: Path | None = None, environ: Mapping[str, str] | None 
         log_is_default=ENV_LOG_URL not in env and log_url is not None,
         serverless=target in ("aws_lambda", "google_cloud_function"),
         sagemaker=sagemaker,
+        registry=_folder(env, ENV_REGISTRY),
+        reports=_folder(env, ENV_REPORTS),
     )
+
+
+def _folder(env: Mapping[str, str], name: str) -> Path | None:
+    """The folder an environment variable names (None when unset or empty)."""
+    return Path(env[name]) if env.get(name) else None
 
 
 def _whole(text: str, name: str, low: int, high: int) -> int:
@@ -190,6 +204,8 @@ def create_deployed_app(root: Path | None = None, environ: Mapping[str, str] | N
         deployed.served_as,
         serverless=deployed.serverless,
         sagemaker=deployed.sagemaker,
+        registry=deployed.registry,
+        reports=deployed.reports,
     )
 
 
@@ -222,6 +238,8 @@ def app_from_environment() -> Any:
         log,
         os.environ.get(ENV_SERVED_AS, "path"),
         sagemaker=os.environ.get(ENV_SAGEMAKER) == "1",
+        registry=_folder(os.environ, ENV_REGISTRY),
+        reports=_folder(os.environ, ENV_REPORTS),
     )
 
 
@@ -263,6 +281,8 @@ def run_server(
     served_as: str,
     *,
     sagemaker: bool = False,
+    registry: Path | None = None,
+    reports: Path | None = None,
 ) -> int:
     """Serve `bundle` on settings.host:port with settings.workers processes until SIGTERM or Ctrl-C (exit 0).
 
@@ -284,7 +304,7 @@ def run_server(
     signal.signal(signal.SIGTERM, _stopped)
     listening = f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM"
     if settings.workers == 1:
-        app = create_app(bundle, settings, log, served_as, sagemaker=sagemaker)
+        app = create_app(bundle, settings, log, served_as, sagemaker=sagemaker, registry=registry, reports=reports)
         print(listening, flush=True)
         uvicorn.run(app, **common)
         return 0
@@ -297,6 +317,11 @@ def run_server(
     os.environ[ENV_SERVED_AS] = served_as
     os.environ[ENV_SERVICE] = settings.model_dump_json()
     os.environ[ENV_SAGEMAKER] = "1" if sagemaker else "0"
+    for name, folder in ((ENV_REGISTRY, registry), (ENV_REPORTS, reports)):
+        if folder is not None:
+            os.environ[name] = str(folder)
+        else:
+            os.environ.pop(name, None)
     print(f"{listening}; {settings.workers} workers", flush=True)
     uvicorn.run("deployment.runtime:app_from_environment", factory=True, workers=settings.workers, **common)
     return 0
@@ -341,7 +366,15 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print(f"prediction log: {deployed.log_url or 'off'}", flush=True)
-    return run_server(bundle, settings, log, deployed.served_as, sagemaker=deployed.sagemaker)
+    return run_server(
+        bundle,
+        settings,
+        log,
+        deployed.served_as,
+        sagemaker=deployed.sagemaker,
+        registry=deployed.registry,
+        reports=deployed.reports,
+    )
 
 
 if __name__ == "__main__":

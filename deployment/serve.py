@@ -38,7 +38,8 @@ def main(config: Config, args: argparse.Namespace) -> int:
     served_as = str(args.model) if str(args.model) in ("champion", "latest") else "path" if args.model else "latest"
     print(f"serving model {bundle.model_name} version {bundle.version} ({served_as}) from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
-    return run_server(bundle, settings, log, served_as)
+    print(f"dashboard: http://{settings.host}:{settings.port}/dashboard", flush=True)
+    return run_server(bundle, settings, log, served_as, registry=config.paths.models, reports=config.paths.reports)
 
 
 def parser() -> argparse.ArgumentParser:

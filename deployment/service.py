@@ -4,7 +4,8 @@
 port never opens before the model is ready. Every deployment target (local, docker, heroku,
 app engine, cloud function, lambda, sagemaker) serves this one app.
 
-Contract: GET /health, GET /model, POST /predict (one record or a list). Bad input is a 4xx whose
+Contract: GET /health, GET /model, POST /predict (one record or a list), and the dashboard:
+GET /dashboard and the JSON of its panels under /dashboard/api (deployment/dashboard.py). Bad input is a 4xx whose
 `detail` names the field; within a list, valid records are predicted and invalid ones carry
 their errors. With `sagemaker=True` the SageMaker container contract is served too: GET /ping and
 POST /invocations (text/csv or application/json), answered by the same code as /predict.
@@ -22,6 +23,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,8 +32,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 
+from deployment.dashboard import dashboard_router
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
+from ml_project.dashboard import BundleInfo, Sources
 from ml_project.prediction_log import PredictionLog, PredictionLogError
 from ml_project.serving import (
     REQUEST_ID_PATTERN,
@@ -259,6 +263,8 @@ def create_app(
     *,
     serverless: bool = False,
     sagemaker: bool = False,
+    registry: Path | None = None,
+    reports: Path | None = None,
 ) -> FastAPI:
     """The service for one loaded bundle; `log` (if any) is flushed and closed at shutdown.
 
@@ -267,6 +273,8 @@ def create_app(
     run the app's startup (AWS Lambda, Cloud Functions): predictions run inline instead of in the
     micro-batcher's background task, and the prediction log is flushed before each answer returns.
     `sagemaker=True` adds GET /ping and POST /invocations (the SageMaker container contract).
+    The dashboard reads the prediction log `log` writes to, the model registry folder `registry`
+    (<paths.output>/models; None: only the served version is known) and the monitoring `reports` folder.
     """
     scorer = Scorer(bundle, log, source="service")
     batcher = MicroBatcher(scorer.predict, settings.micro_batch_records, settings.micro_batch_wait_ms / 1000)
@@ -416,5 +424,14 @@ def create_app(
             as_csv = _accepts_csv(request.headers.get("accept", ""))
             return await answer(request, {"text/csv": csv_items, "application/json": json_items}, as_csv=as_csv)
 
+    sources = Sources(
+        model_name=bundle.model_name,
+        served=BundleInfo.from_bundle(bundle),
+        served_as=served_as,
+        log_url=log.url if log is not None else None,
+        models=registry,
+        reports=reports,
+    )
+    app.include_router(dashboard_router(sources))
     app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
     return app

@@ -3,6 +3,7 @@
 #   ./executables/run.sh [--flags]            the default job: modelling_historic_data_local
 #   ./executables/run.sh <use_case> [args]    any use case in use_cases/ (see --help of each)
 #   ./executables/run.sh serve [args]         the prediction service in the foreground (deployment/serve.py)
+#   ./executables/run.sh dashboard [args]     the dashboard alone, on port 8050 (deployment/dashboard.py)
 #   ./executables/run.sh <command> [args]     a command of the environment, e.g. mlflow ui
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,8 @@ if [ "$name" = predicting_historic_data_spark ]; then
 else
   source executables/setup_env.sh default
 fi
-if [ "$name" = serve ]; then
-  exec .venv/bin/python -m deployment.serve "$@"
+if [ "$name" = serve ] || [ "$name" = dashboard ]; then
+  exec .venv/bin/python -m "deployment.$name" "$@"
 fi
 if [ -f "use_cases/$name.py" ]; then
   exec .venv/bin/python -m "use_cases.$name" "$@"
@@ -33,5 +34,6 @@ fi
     [ "$base" != __init__ ] && echo "  $base"
   done
   echo "  serve  (the prediction service)"
+  echo "  dashboard  (the dashboard alone)"
 } >&2
 exit 2

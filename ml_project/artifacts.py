@@ -34,8 +34,9 @@ CHAMPION = "champion"
 REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.json", "config.yaml", "model.json", "versions.json")
 # Files a served model never reads. A serving copy (what executables/cloud_setup.sh ships) leaves them
 # out, so training rows and the training config (which may name databases) do not travel to a
-# platform; every file that is present is still verified against the manifest.
-NOT_SERVED = ("config.yaml", "reference.parquet", "training_quarantine.csv", "leaderboard.csv", "plots")
+# platform; every file that is present is still verified against the manifest. The leaderboard
+# (trial parameters and CV scores) travels: the dashboard's model card shows it.
+NOT_SERVED = ("config.yaml", "reference.parquet", "training_quarantine.csv", "plots")
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
 
 

@@ -94,13 +94,28 @@ def production_frame(log_frame: pd.DataFrame, schema: InputSchema) -> pd.DataFra
     return frame
 
 
-def join_labels(frame: pd.DataFrame, labels_path: Path | str, schema: InputSchema) -> tuple[pd.DataFrame, LabelCounts]:
-    """Join a labels file (request_id, target) on the latest logged row per request id, counting every label row."""
+def read_labels(labels_path: Path | str, schema: InputSchema) -> pd.DataFrame:
+    """A labels file as request_id (text) and the target (the model's class names as text, or numbers)."""
     target = schema.target
     text_columns = ["request_id", target] if schema.task == "classification" else ["request_id"]
     labels = read_table(labels_path, text_columns=text_columns)
     require_columns(labels.columns, ["request_id", target], str(labels_path))
-    labels = pd.DataFrame({"request_id": _text(labels["request_id"]), target: _label_values(labels[target], schema)})
+    return pd.DataFrame({"request_id": _text(labels["request_id"]), target: _label_values(labels[target], schema)})
+
+
+def usable_labels(labels: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
+    """The labels worth keeping: present, of a known class, the last line of a repeated request id."""
+    target = schema.target
+    present = labels.dropna().drop_duplicates("request_id", keep="last")
+    return present[present[target].isin(schema.classes)] if schema.classes else present
+
+
+def join_labels(
+    frame: pd.DataFrame, labels_file: Path | str | pd.DataFrame, schema: InputSchema
+) -> tuple[pd.DataFrame, LabelCounts]:
+    """Join labels (a file, or `read_labels` of one) on the latest logged row per request id, counting every label row."""
+    target = schema.target
+    labels = labels_file if isinstance(labels_file, pd.DataFrame) else read_labels(labels_file, schema)
     present = labels.dropna()
     unique = present.drop_duplicates("request_id", keep="last")  # a later line corrects an earlier one
     latest = frame.drop_duplicates("request_id", keep="last")  # the log is ordered by logged_at, then id

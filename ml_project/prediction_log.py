@@ -16,7 +16,8 @@ Table `predictions` (request_id is indexed but not unique: a retried request or 
 not make a whole batch of other rows fail; consumers joining labels keep the latest row per request_id):
 
     id            INTEGER PRIMARY KEY AUTOINCREMENT   (BIGINT identity outside SQLite; ids are never reused)
-    logged_at     DATETIME NOT NULL, indexed           (UTC, stored naive)
+    logged_at     DATETIME NOT NULL, indexed           (UTC, stored naive; also in an index of model_name,
+                                                        logged_at, model_version, prediction for the dashboard)
     request_id    VARCHAR(64) NOT NULL, indexed
     model_name    VARCHAR(128) NOT NULL
     model_version VARCHAR(128) NOT NULL
@@ -24,6 +25,14 @@ not make a whole batch of other rows fail; consumers joining labels keep the lat
     features      TEXT NOT NULL                        (JSON object)
     prediction    TEXT NOT NULL                        (JSON scalar: numbers round-trip exactly)
     probabilities TEXT NULL                            (JSON object of class -> probability)
+
+Table `labels`, in the same database, holds the outcomes that arrived later (the monitoring use case
+stores the labels file it is given; `write_labels` is the one writer). One row per request_id, the
+latest label winning; created by the first write:
+
+    request_id    VARCHAR(64) PRIMARY KEY
+    label         TEXT NOT NULL                        (JSON scalar, encoded as `prediction` is)
+    received_at   DATETIME NOT NULL                    (UTC, stored naive)
 """
 
 from __future__ import annotations
@@ -69,10 +78,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LoggedPrediction",
+    "NoPredictionLog",
     "PredictionLog",
     "PredictionLogError",
     "count_predictions",
     "read_predictions",
+    "reading",
+    "write_labels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,7 +113,18 @@ predictions = Table(
     Column("probabilities", Text(), nullable=True),
     Index("ix_predictions_logged_at", "logged_at"),
     Index("ix_predictions_request_id", "request_id"),
+    # Covers the dashboard's counts per time bucket, version and predicted value (ml_project/dashboard.py):
+    # they read this index instead of the rows with their features.
+    Index("ix_predictions_model_time", "model_name", "logged_at", "model_version", "prediction"),
     sqlite_autoincrement=True,
+)
+LABELS_TABLE = "labels"
+labels = Table(
+    LABELS_TABLE,
+    metadata,
+    Column("request_id", String(REQUEST_ID_LENGTH), primary_key=True),
+    Column("label", Text(), nullable=False),
+    Column("received_at", DateTime(), nullable=False),
 )
 FIXED_COLUMNS = [
     "logged_at",
@@ -117,6 +140,10 @@ FIXED_COLUMNS = [
 
 class PredictionLogError(Exception):
     """One line naming the URL and what went wrong (cannot connect, not a database, table of another shape)."""
+
+
+class NoPredictionLog(PredictionLogError):
+    """Nothing was logged there yet: no SQLite file, or a database without the predictions table."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +337,7 @@ def read_predictions(
         query = query.where(predictions.c.logged_at < _naive_utc(end))
     if model_name is not None:
         query = query.where(predictions.c.model_name == model_name)
-    with _reading(url) as engine, engine.connect() as connection:
+    with reading(url) as engine, engine.connect() as connection:
         rows = connection.execute(query).all()
     frame = pd.DataFrame(
         {
@@ -334,8 +361,44 @@ def read_predictions(
 
 def count_predictions(url: str) -> int:
     """Number of rows in the prediction log at `url`."""
-    with _reading(url) as engine, engine.connect() as connection:
+    with reading(url) as engine, engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(predictions)).scalar_one())
+
+
+def write_labels(url: str, pairs: Sequence[tuple[str, Any]], received_at: datetime | None = None) -> int:
+    """Store (request_id, label) pairs in the labels table, replacing earlier labels of the same ids; return the count.
+
+    A later pair of the same id wins, as in a labels file. Labels are JSON-encoded as predictions are, so a
+    class label compares equal to the logged prediction of that class in SQL.
+    """
+    latest = {str(request_id): label for request_id, label in pairs}
+    for request_id in latest:
+        if not 0 < len(request_id) <= REQUEST_ID_LENGTH:
+            raise PredictionLogError(f"labels: request_id {request_id[:80]!r} must have 1 to {REQUEST_ID_LENGTH} characters")
+    moment = _naive_utc(received_at or datetime.now(timezone.utc))
+    rows = [{"request_id": key, "label": _dumps(value), "received_at": moment} for key, value in latest.items()]
+    engine = _open_engine(url, for_writing=True)
+    try:
+        with engine.begin() as connection:
+            connection.execute(CreateTable(labels, if_not_exists=True))
+            ids = list(latest)
+            for start in range(0, len(ids), 500):  # bounded IN lists: SQLite allows at most 32766 parameters
+                connection.execute(labels.delete().where(labels.c.request_id.in_(ids[start : start + 500])))
+            if rows:
+                connection.execute(insert(labels), rows)
+    except PredictionLogError:
+        raise
+    except Exception as error:  # cannot connect, read-only file, a labels table of another shape
+        raise PredictionLogError(f"prediction log {_safe(url)}: cannot store labels: {_one_line(error)}") from error
+    finally:
+        engine.dispose()
+    return len(rows)
+
+
+def has_labels_table(engine: Engine) -> bool:
+    """Whether labels were ever stored in this database."""
+    with engine.connect() as connection:
+        return bool(inspect(connection).has_table(LABELS_TABLE))
 
 
 def _open_engine(url: str, *, for_writing: bool) -> Engine:
@@ -352,7 +415,7 @@ def _open_engine(url: str, *, for_writing: bool) -> Engine:
         if for_writing:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(database).is_file():
-            raise PredictionLogError(f"prediction log {_safe(url)}: no such database file {database}")
+            raise NoPredictionLog(f"prediction log {_safe(url)}: no such database file {database}")
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
     except PredictionLogError:
         raise
@@ -396,7 +459,8 @@ def _check_table(engine: Engine, url: str, cause: Exception | None = None) -> No
         raise PredictionLogError(f"prediction log {_safe(url)}: cannot open: {_one_line(cause or error)}") from error
     if not columns:
         reason = f"cannot create table {TABLE!r}: {_one_line(cause)}" if cause else f"no table {TABLE!r}"
-        raise PredictionLogError(f"prediction log {_safe(url)}: {reason}") from cause
+        kind = PredictionLogError if cause else NoPredictionLog
+        raise kind(f"prediction log {_safe(url)}: {reason}") from cause
     expected = [column.name for column in predictions.columns]
     if sorted(columns) != sorted(expected):
         raise PredictionLogError(
@@ -405,7 +469,7 @@ def _check_table(engine: Engine, url: str, cause: Exception | None = None) -> No
 
 
 @contextmanager
-def _reading(url: str) -> Iterator[Engine]:
+def reading(url: str) -> Iterator[Engine]:
     """A read engine for `url`, failing with PredictionLogError if there is no prediction log there."""
     engine = _open_engine(url, for_writing=False)
     try:

@@ -3,7 +3,9 @@
 Reads the prediction log (prediction_log.url) for a time window, compares its inputs with the bundle's
 reference.parquet through evidently, and, given --labels (request_id and the target), scores the
 predictions with the holdout's metrics. Writes drift-<stamp>.html, quality-<stamp>.html and
-monitoring-<stamp>.json under paths.reports.
+monitoring-<stamp>.json under paths.reports. The labels (present, of a known class, the last line per
+request id) are also stored in the prediction log's `labels` table, where the dashboard's
+actual-vs-predicted panel reads them.
 
 Exit codes: 0 no drift, 3 drift alert (drift share above monitoring.drift_share_threshold),
 2 a mistake to fix (one line: too few logged rows, bad flag, missing log or bundle), 1 a bug."""
@@ -29,9 +31,11 @@ from ml_project.monitoring import (
     join_labels,
     production_frame,
     quality_report,
+    read_labels,
+    usable_labels,
     write_reports,
 )
-from ml_project.prediction_log import read_predictions
+from ml_project.prediction_log import read_predictions, write_labels
 
 NAME = "monitoring_production_data_local"
 RUN = RunConfig(mode="prediction", data="production", environment="local")
@@ -62,7 +66,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
             f"{window}; monitoring.min_rows = {config.monitoring.min_rows}"
         )
     reference = pd.read_parquet(reference_file)
-    quality_snapshot, quality = _quality(frame, bundle, args.labels)  # first: a wrong labels file fails fast
+    quality_snapshot, quality = _quality(frame, bundle, args.labels, url)  # first: a wrong labels file fails fast
     drift_snapshot, drift = drift_report(reference, frame, bundle.schema, config.monitoring.drift_share_threshold)
     versions = dict(sorted(Counter(frame["model_version"]).items()))
     exit_code = DRIFT_EXIT if drift["drift_detected"] else 0
@@ -95,11 +99,15 @@ def main(config: Config, args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _quality(frame: pd.DataFrame, bundle: Bundle, labels: Path | None) -> tuple[Any, dict[str, Any] | None]:
-    """The quality report and its summary when a labels file is given; (None, None) otherwise."""
+def _quality(frame: pd.DataFrame, bundle: Bundle, labels: Path | None, url: str) -> tuple[Any, dict[str, Any] | None]:
+    """The quality report and its summary when a labels file is given (its labels stored too); (None, None) otherwise."""
     if labels is None:
         return None, None
-    labelled, counts = join_labels(frame, labels, bundle.schema)
+    given = read_labels(labels, bundle.schema)
+    labelled, counts = join_labels(frame, given, bundle.schema)
+    kept = usable_labels(given, bundle.schema)
+    stored = write_labels(url, list(zip(kept["request_id"], kept[bundle.schema.target].tolist())))
+    logger.info("stored %d labels in the prediction log's labels table", stored)
     snapshot, metrics = quality_report(labelled, bundle.schema, bundle.classes) if counts.matched else (None, None)
     summary = {"labels_file": str(labels), "labels": counts.as_dict(), "metrics": metrics}
     return snapshot, {**summary, "holdout_metrics": bundle.metrics.get("holdout")}

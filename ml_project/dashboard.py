@@ -1,0 +1,671 @@
+"""Dashboard data: what each panel shows, as JSON-ready dicts, from the model registry, the prediction log
+(aggregated in SQL: a page over 100k logged predictions reads a few hundred rows) and the latest
+monitoring summary. `deployment/dashboard.py` draws them; another front end can read the same dicts
+from the service's /dashboard/api/<panel>.
+
+Panels:
+- `model`: the model card (name, version, champion or not, trained at, holdout metrics, top of the leaderboard).
+- `volume`: predictions per time bucket, per model version, with the bucket width chosen for the window.
+- `predictions`: the class mix (classification) or a histogram of the predicted values (regression).
+- `labels`: actual vs predicted per time bucket where labels arrived (the `labels` table of the prediction
+  log): mean actual and mean predicted (regression), accuracy and a rolling accuracy (classification).
+  A request id logged more than once counts with its latest row, as in monitoring.
+- `drift`: the newest production monitoring summary (`monitoring-<stamp>.json` under paths.reports).
+
+Every panel holds `state`: "ok", or "empty" / "off" / "unavailable" with a one-line `message`
+saying why there is nothing to draw (no predictions in the window, no labels yet, no monitoring run
+yet, prediction log switched off, database unreachable). Nothing here imports pandas, mlflow,
+evidently or plotly.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, Float, and_, case, cast, func, literal, literal_column, select
+from sqlalchemy.sql import ColumnElement
+
+from ml_project.prediction_log import (
+    NoPredictionLog,
+    PredictionLogError,
+    has_labels_table,
+    labels,
+    predictions,
+    reading,
+)
+
+__all__ = [
+    "PANELS",
+    "BundleInfo",
+    "DashboardError",
+    "Selection",
+    "Sources",
+    "panels",
+    "parse_selection",
+]
+
+PANELS = ("model", "volume", "predictions", "labels", "drift")
+# Query parameter `window`: how far back from now; `all` is from the first logged prediction.
+WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
+DEFAULT_WINDOW = "all"
+PARAMETERS = ("window", "since", "until", "version")
+MAX_BUCKETS = 120
+BUCKET_SECONDS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400)
+HISTOGRAM_BINS = 30
+TOP_CLASSES = 12
+ROLLING_BUCKETS = 5
+LEADERBOARD_ROWS = 10
+VERSION_LENGTH = 128
+SUMMARY = re.compile(r"^monitoring-(?!holdout-)[A-Za-z0-9._-]+\.json$")
+REPORT = re.compile(r"^(drift|quality)-[A-Za-z0-9._-]+\.html$")
+_Span = tuple[datetime, datetime, int]  # first and last logged_at in the selection, and its count
+
+
+class DashboardError(Exception):
+    """A query parameter the dashboard cannot use: one line naming it."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the page shows: logged_at in [since, until) (naive UTC; None is open) and one model version or all.
+
+    `now` (naive UTC) is when the selection was made: a window such as 24h ends there.
+    """
+
+    now: datetime
+    window: str = DEFAULT_WINDOW
+    since: datetime | None = None
+    until: datetime | None = None
+    version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The selection as JSON-ready values (ISO times with Z)."""
+        return {"window": self.window, "since": _iso(self.since), "until": _iso(self.until), "version": self.version}
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A model version as the card shows it: read from the loaded bundle or from the bundle's JSON files.
+
+    Reading a registry version never unpickles its pipeline: only model.json, metrics.json and leaderboard.csv.
+    """
+
+    model_name: str
+    version: str
+    card: dict[str, Any]
+    metrics: dict[str, Any]
+    leaderboard: list[dict[str, Any]] | None
+    task: str
+    path: str | None = None
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> BundleInfo:
+        """From a loaded `artifacts.Bundle`."""
+        board = bundle.leaderboard
+        return cls(
+            model_name=bundle.model_name,
+            version=bundle.version,
+            card=dict(bundle.card),
+            metrics=dict(bundle.metrics),
+            leaderboard=None if board is None else _records(board.head(LEADERBOARD_ROWS).to_dict("records")),
+            task=bundle.schema.task,
+            path=None if bundle.path is None else str(bundle.path),
+        )
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> BundleInfo:
+        """From a bundle folder's model.json, metrics.json and (if present) leaderboard.csv."""
+        try:
+            card = json.loads((folder / "model.json").read_text())
+            metrics = json.loads((folder / "metrics.json").read_text())
+            board = None
+            if (folder / "leaderboard.csv").is_file():
+                with (folder / "leaderboard.csv").open(newline="") as handle:
+                    board = _records([_typed(row) for _, row in zip(range(LEADERBOARD_ROWS), csv.DictReader(handle))])
+        except (OSError, ValueError) as error:
+            raise DashboardError(f"bundle {folder}: cannot read its card: {error}") from None
+        return cls(
+            model_name=str(card.get("model_name", folder.parent.name)),
+            version=str(card.get("version", folder.name)),
+            card=card,
+            metrics=metrics,
+            leaderboard=board,
+            task=str(card.get("task", "")),
+            path=str(folder),
+        )
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the dashboard reads from; any of them may be missing (a deployed service has no registry)."""
+
+    model_name: str
+    served: BundleInfo | None = None
+    served_as: str = "path"
+    log_url: str | None = None
+    models: Path | None = None  # the registry: <paths.output>/models
+    reports: Path | None = None  # monitoring summaries and evidently HTML: <paths.output>/reports
+    log_off_reason: str = "the prediction log is off (prediction_log.enabled = false)"
+
+    @property
+    def model_dir(self) -> Path | None:
+        """The registry folder of this model, if there is a registry."""
+        return None if self.models is None else self.models / self.model_name
+
+    def registry_versions(self) -> list[str]:
+        """Version folders of this model in the registry, oldest first."""
+        folder = self.model_dir
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(
+            child.name
+            for child in folder.iterdir()
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".") and (child / "model.json").is_file()
+        )
+
+    def champion(self) -> str | None:
+        """The champion's version: the registry's `champion` link, or the served version if it was served as champion."""
+        folder = self.model_dir
+        link = None if folder is None else folder / "champion"
+        if link is not None and link.is_symlink():
+            return link.resolve().name
+        if self.served is not None and self.served_as == "champion":
+            return self.served.version
+        return None
+
+
+def parse_selection(params: Mapping[str, str], now: datetime | None = None) -> Selection:
+    """The query parameters window, since, until (ISO 8601, UTC when no offset) and version, checked."""
+    now = _naive(now or datetime.now(timezone.utc))
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise DashboardError(f"query parameter '{unknown[0]}' is not known; use: {', '.join(PARAMETERS)}")
+    window = params.get("window") or DEFAULT_WINDOW
+    if window not in WINDOWS:
+        raise DashboardError(f"query parameter window = '{window[:40]}' is not one of: {', '.join(WINDOWS)}")
+    since = _moment(params, "since")
+    until = _moment(params, "until")
+    seconds = WINDOWS[window]
+    if since is None and seconds is not None:
+        since = (until or now) - timedelta(seconds=seconds)
+    if since is not None and until is not None and since >= until:
+        raise DashboardError(f"query parameter since = {_iso(since)} is not before until = {_iso(until)}")
+    version = params.get("version") or None
+    if version is not None and (len(version) > VERSION_LENGTH or not version.isprintable()):
+        raise DashboardError(f"query parameter version must be printable text of at most {VERSION_LENGTH} characters")
+    return Selection(now=now, window=window, since=since, until=until, version=version)
+
+
+def panels(names: list[str], sources: Sources, selection: Selection) -> dict[str, dict[str, Any]]:
+    """The data of the named panels (see PANELS) for the selection, reading the prediction log through one engine."""
+    for name in names:
+        if name not in PANELS:
+            raise DashboardError(f"panel '{name[:40]}' is not one of: {', '.join(PANELS)}")
+    found: dict[str, dict[str, Any]] = {}
+    from_log = [name for name in names if name in LOG_PANELS]
+    if from_log:
+        found.update(_log_panels(from_log, sources, selection))
+    if "model" in names:
+        found["model"] = model_panel(sources, selection)
+    if "drift" in names:
+        found["drift"] = drift_panel(sources, selection)
+    return {name: found[name] for name in names}
+
+
+def _log_panels(names: list[str], sources: Sources, selection: Selection) -> dict[str, dict[str, Any]]:
+    """The prediction log's panels, or each one's empty / off / unavailable state when the log cannot be read."""
+    if sources.log_url is None:
+        return {name: _state("off", sources.log_off_reason) for name in names}
+    try:
+        with reading(sources.log_url) as engine:
+            try:
+                span = _span(engine, sources, selection)
+            except Exception as error:  # the database went away, a driver error
+                return {name: _state("unavailable", f"prediction log {_safe(sources.log_url)}: {_one_line(error)}") for name in names}
+            if span is None:
+                return {name: _empty_window(selection) for name in names}
+            return {name: _guarded(name, engine, sources, selection, span) for name in names}
+    except NoPredictionLog:
+        return {name: _state("empty", f"no predictions logged yet: no prediction log at {_safe(sources.log_url)}") for name in names}
+    except PredictionLogError as error:  # cannot connect, a table of another shape
+        return {name: _state("unavailable", str(error)) for name in names}
+
+
+def _guarded(name: str, engine: Engine, sources: Sources, selection: Selection, span: _Span) -> dict[str, Any]:
+    """One log panel; a database failure mid-page becomes the panel's "unavailable" state, not a failed page."""
+    try:
+        return LOG_PANELS[name](engine, sources, selection, span)
+    except Exception as error:  # the database went away, a driver error, a dialect without time buckets
+        return _state("unavailable", f"prediction log {_safe(sources.log_url)}: {_one_line(error)}")
+
+
+# --- model card ---------------------------------------------------------------------------------------------
+
+
+def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
+    """The card of the selected version (the served one by default), the versions known, and the leaderboard."""
+    registry = sources.registry_versions()
+    champion = sources.champion()
+    wanted = selection.version or (sources.served.version if sources.served else None) or champion
+    wanted = wanted or (registry[-1] if registry else None)
+    info: BundleInfo | None = None
+    if sources.served is not None and wanted == sources.served.version:
+        info = sources.served
+    elif wanted is not None and wanted in registry and sources.model_dir is not None:
+        info = BundleInfo.from_folder(sources.model_dir / wanted)
+    base = {"registry_versions": registry, "champion_version": champion, "served_version": _served(sources)}
+    if info is None:
+        if wanted is None:
+            message = f"no model {sources.model_name} yet: train one with ./executables/run.sh"
+        else:
+            message = f"model {sources.model_name} version {wanted} is not in the registry here; its logged predictions are shown"
+        return {**_state("empty", message), **base, "model_name": sources.model_name, "version": wanted}
+    metric = str(info.card.get("metric") or "")
+    board = info.leaderboard
+    return {
+        "state": "ok",
+        **base,
+        "model_name": info.model_name,
+        "version": info.version,
+        "champion": champion == info.version if champion is not None else None,
+        "served": sources.served is not None and sources.served.version == info.version,
+        "task": info.task or info.card.get("task"),
+        "target": info.card.get("target"),
+        "algorithm": info.card.get("algorithm"),
+        "params": info.card.get("params"),
+        "trained_at": info.card.get("trained_at"),
+        "rows": info.card.get("rows"),
+        "metric": metric,
+        "greater_is_better": metric not in ("log_loss", "rmse", "mae", "mape"),
+        "holdout_metrics": info.metrics.get("holdout", {}),
+        "cv_metrics": info.metrics.get("cv", {}),
+        "leaderboard": board,
+        "leaderboard_message": None if board else "the leaderboard is not in this bundle (a serving copy leaves it out)",
+    }
+
+
+def _served(sources: Sources) -> str | None:
+    return sources.served.version if sources.served is not None else None
+
+
+# --- prediction log panels ----------------------------------------------------------------------------------
+
+
+def volume_panel(engine: Engine, sources: Sources, selection: Selection, span: _Span) -> dict[str, Any]:
+    """Predictions per time bucket and model version, plus the versions seen in the window."""
+    first, last, total = span
+    grid = _grid(selection, first, last)
+    bucket = _bucket(engine, predictions.c.logged_at, grid)
+    query = (
+        select(bucket.label("bucket"), predictions.c.model_version, func.count().label("n"))
+        .where(*_filters(sources, selection))
+        .group_by(bucket, predictions.c.model_version)
+    )
+    by_version: dict[str, dict[int, int]] = {}
+    with engine.connect() as connection:
+        for index, version, count in connection.execute(query):
+            by_version.setdefault(str(version), {})[int(index)] = int(count)
+    times = grid.times()
+    series = [
+        {"model_version": version, "counts": [counts.get(index, 0) for index in range(len(times))]}
+        for version, counts in sorted(by_version.items())
+    ]
+    return {
+        "state": "ok",
+        **grid.as_dict(),
+        "bucket_starts": times,
+        "series": series,
+        "total": total,
+        "first_logged_at": _iso(first),
+        "last_logged_at": _iso(last),
+    }
+
+
+def predictions_panel(engine: Engine, sources: Sources, selection: Selection, span: _Span) -> dict[str, Any]:
+    """Classification: count and share per predicted class. Regression: a histogram of the predicted values."""
+    total = span[2]
+    task = _task(engine, sources, selection)
+    where = _filters(sources, selection)
+    if task == "regression":
+        return {"state": "ok", "task": task, "total": total, **_histogram(engine, where, total)}
+    query = (
+        select(predictions.c.prediction, func.count().label("n"))
+        .where(*where)
+        .group_by(predictions.c.prediction)
+        .order_by(func.count().desc(), predictions.c.prediction)
+    )
+    with engine.connect() as connection:
+        rows = [(_decoded(text), int(count)) for text, count in connection.execute(query)]
+    shown, rest = rows[:TOP_CLASSES], rows[TOP_CLASSES:]
+    classes = [{"class": str(value), "count": count, "share": count / total} for value, count in shown]
+    if rest:
+        other = sum(count for _, count in rest)
+        classes.append({"class": f"{len(rest)} other classes", "count": other, "share": other / total})
+    return {"state": "ok", "task": task, "total": total, "classes": classes}
+
+
+def _histogram(engine: Engine, where: list[ColumnElement[bool]], total: int) -> dict[str, Any]:
+    """HISTOGRAM_BINS equal bins between the smallest and largest prediction, counted in SQL."""
+    value = cast(predictions.c.prediction, Float)
+    with engine.connect() as connection:
+        low, high, mean = connection.execute(select(func.min(value), func.max(value), func.avg(value)).where(*where)).one()
+        if low is None:
+            return {"edges": [], "counts": [], "mean": None, "min": None, "max": None}
+        low, high = float(low), float(high)
+        width = (high - low) / HISTOGRAM_BINS if high > low else 1.0
+        index = _floor(engine, (value - literal(low)) / literal(width))
+        query = select(index.label("bin"), func.count()).where(*where).group_by(index)
+        counts = [0] * HISTOGRAM_BINS
+        for position, count in connection.execute(query):
+            counts[min(max(int(position), 0), HISTOGRAM_BINS - 1)] += int(count)  # the maximum falls in the last bin
+    edges = [low + width * step for step in range(HISTOGRAM_BINS + 1)]
+    return {"edges": edges, "counts": counts, "mean": float(mean), "min": low, "max": high}
+
+
+def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _Span) -> dict[str, Any]:
+    """Actual vs predicted per time bucket over the predictions whose labels arrived (latest row per request id)."""
+    first, last, total = span
+    if not has_labels_table(engine):
+        return _state("empty", "no labels yet: run monitoring_production_data_local with --labels to store them")
+    task = _task(engine, sources, selection)
+    grid = _grid(selection, first, last)
+    bucket = _bucket(engine, predictions.c.logged_at, grid)
+    again = predictions.alias("again")
+    latest = select(func.max(again.c.id)).where(again.c.request_id == predictions.c.request_id).scalar_subquery()
+    joined = predictions.join(labels, labels.c.request_id == predictions.c.request_id)
+    where = [*_filters(sources, selection), predictions.c.id == latest]
+    if task == "regression":
+        predicted, actual = cast(predictions.c.prediction, Float), cast(labels.c.label, Float)
+        measures = [func.avg(actual), func.avg(predicted), func.avg(func.abs(actual - predicted))]
+    else:
+        measures = [func.sum(case((predictions.c.prediction == labels.c.label, 1), else_=0))]
+    query = select(bucket.label("bucket"), func.count(), *measures).select_from(joined).where(*where).group_by(bucket)
+    with engine.connect() as connection:
+        rows = {int(row[0]): row[1:] for row in connection.execute(query)}
+    labelled = sum(int(row[0]) for row in rows.values())
+    if not labelled:
+        return _state("empty", f"no labels yet for the {total} predictions in this window")
+    times = grid.times()
+    counts = [int(rows[index][0]) if index in rows else 0 for index in range(len(times))]
+    result: dict[str, Any] = {
+        "state": "ok",
+        "task": task,
+        **grid.as_dict(),
+        "bucket_starts": times,
+        "labelled": counts,
+        "labelled_total": labelled,
+        "predictions_total": total,
+    }
+    if task == "regression":
+        actual_means = [_float(rows[index][1]) if index in rows else None for index in range(len(times))]
+        predicted_means = [_float(rows[index][2]) if index in rows else None for index in range(len(times))]
+        errors = [_float(rows[index][3]) if index in rows else None for index in range(len(times))]
+        error_sum = sum(rows[index][3] * rows[index][0] for index in rows)
+        return {**result, "actual_mean": actual_means, "predicted_mean": predicted_means, "mae": errors, "mae_total": error_sum / labelled}
+    correct = [int(rows[index][1]) if index in rows else 0 for index in range(len(times))]
+    accuracy = [correct[index] / counts[index] if counts[index] else None for index in range(len(times))]
+    rolling = []
+    for index in range(len(times)):  # over at most MAX_BUCKETS buckets, not over rows
+        window = slice(max(0, index - ROLLING_BUCKETS + 1), index + 1)
+        seen = sum(counts[window])
+        rolling.append(sum(correct[window]) / seen if seen else None)
+    return {
+        **result,
+        "correct": correct,
+        "accuracy": accuracy,
+        "rolling_accuracy": rolling,
+        "rolling_buckets": ROLLING_BUCKETS,
+        "accuracy_total": sum(correct) / labelled,
+    }
+
+
+LOG_PANELS = {"volume": volume_panel, "predictions": predictions_panel, "labels": labels_panel}
+
+
+# --- drift ----------------------------------------------------------------------------------------------------
+
+
+def drift_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
+    """The newest monitoring summary of this model (covering the selected version, if one is selected)."""
+    folder = sources.reports
+    if folder is None:
+        return _state("off", "no reports folder here: monitoring runs where paths.reports is (the standalone dashboard reads it)")
+    names = sorted((path.name for path in folder.glob("monitoring-*.json") if SUMMARY.match(path.name)), reverse=True) if folder.is_dir() else []
+    for name in names:
+        try:
+            summary = json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue  # being written, or not ours: the next newest one
+        if not isinstance(summary, dict) or summary.get("model_name") != sources.model_name:
+            continue
+        versions = summary.get("model_versions") or {}
+        if selection.version is not None and selection.version not in versions:
+            continue
+        return _drift_summary(folder, name, summary)
+    covering = f" covering version {selection.version}" if selection.version else ""
+    return _state(
+        "empty",
+        f"no monitoring run yet{covering}: run ./executables/run.sh monitoring_production_data_local (reports go to {folder})",
+    )
+
+
+def _drift_summary(folder: Path, name: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The panel's view of one summary: the verdict, per-column results, quality beside the holdout, report links."""
+    drift = summary.get("drift") or {}
+    quality = summary.get("quality") or {}
+    reports = {}
+    for kind, path in (summary.get("reports") or {}).items():
+        file = Path(str(path)).name
+        if REPORT.match(file) and (folder / file).is_file():
+            reports[kind.removesuffix("_html")] = file
+    version = (summary.get("reference") or {}).get("model_version")
+    baseline = {kind: f"{kind}-holdout-{version}.html" for kind in ("drift", "quality")} if version else {}
+    return {
+        "state": "ok",
+        "summary_file": name,
+        "created_at": summary.get("created_at"),
+        "window": summary.get("window"),
+        "rows": summary.get("rows"),
+        "model_versions": summary.get("model_versions"),
+        "reference_version": version,
+        "drift_detected": drift.get("drift_detected"),
+        "drift_share": drift.get("drift_share"),
+        "threshold": drift.get("threshold"),
+        "drifted_columns": drift.get("drifted_columns", []),
+        "per_column": drift.get("per_column", {}),
+        "unchecked_columns": drift.get("unchecked_columns", {}),
+        "quality_metrics": quality.get("metrics"),
+        "holdout_metrics": quality.get("holdout_metrics"),
+        "labels": quality.get("labels"),
+        "reports": reports,
+        "baseline_reports": {kind: file for kind, file in baseline.items() if (folder / file).is_file()},
+    }
+
+
+# --- SQL helpers -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Time buckets: bucket i covers [origin + i * width, origin + (i + 1) * width) seconds since the epoch."""
+
+    origin: int
+    width: int
+    count: int
+
+    def times(self) -> list[str]:
+        return [_iso(datetime(1970, 1, 1) + timedelta(seconds=self.origin + index * self.width)) or "" for index in range(self.count)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bucket_seconds": self.width}
+
+
+def _grid(selection: Selection, first: datetime, last: datetime) -> _Grid:
+    """Buckets over the window (`all`: from the first to the last prediction), at most about MAX_BUCKETS of them."""
+    start = selection.since or first
+    end = selection.until or max(selection.now if selection.since is not None else last, last)
+    span = max(_epoch_of(end) - _epoch_of(start), 1)
+    width = next((seconds for seconds in BUCKET_SECONDS if span / seconds <= MAX_BUCKETS), math.ceil(span / MAX_BUCKETS))
+    origin = _epoch_of(start) // width * width
+    return _Grid(origin=origin, width=width, count=(_epoch_of(end) - origin) // width + 1)
+
+
+def _bucket(engine: Engine, column: Any, grid: _Grid) -> ColumnElement[Any]:
+    """The bucket index of a naive-UTC DATETIME column, computed by the database."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        seconds: ColumnElement[Any] = cast(func.strftime("%s", column), BigInteger)
+    elif dialect == "postgresql":
+        seconds = cast(func.floor(func.extract("epoch", column)), BigInteger)
+    elif dialect in ("mysql", "mariadb"):
+        seconds = func.timestampdiff(literal_column("SECOND"), literal("1970-01-01 00:00:00"), column)
+    else:
+        raise DashboardError(f"prediction log dialect '{dialect}': time buckets are written for sqlite, postgresql and mysql")
+    return _floor(engine, (seconds - grid.origin) / literal(grid.width))
+
+
+def _floor(engine: Engine, value: Any) -> ColumnElement[Any]:
+    """floor() of a value that is never negative: SQLite's CAST truncates (and its floor() may not be built in),
+    other databases' CAST rounds."""
+    return cast(value if engine.dialect.name == "sqlite" else func.floor(value), BigInteger)
+
+
+def _filters(sources: Sources, selection: Selection) -> list[ColumnElement[bool]]:
+    where = [predictions.c.model_name == sources.model_name]
+    if selection.since is not None:
+        where.append(predictions.c.logged_at >= selection.since)
+    if selection.until is not None:
+        where.append(predictions.c.logged_at < selection.until)
+    if selection.version is not None:
+        where.append(predictions.c.model_version == selection.version)
+    return where
+
+
+def _span(engine: Engine, sources: Sources, selection: Selection) -> _Span | None:
+    """First and last logged_at and the count in the selection, or None when it holds no prediction."""
+    column = predictions.c.logged_at
+    query = select(func.min(column), func.max(column), func.count()).where(and_(*_filters(sources, selection)))
+    with engine.connect() as connection:
+        first, last, count = connection.execute(query).one()
+    if not count:
+        return None
+    return _as_datetime(first), _as_datetime(last), int(count)
+
+
+def _task(engine: Engine, sources: Sources, selection: Selection) -> str:
+    """The task of the served model, else of the selected (or newest) version in the registry, else as logged:
+    a class is logged as JSON text, a regression prediction as a JSON number."""
+    if sources.served is not None and sources.served.task:
+        return sources.served.task
+    versions = sources.registry_versions()
+    wanted = selection.version if selection.version in versions else (versions[-1] if versions else None)
+    if wanted is not None and sources.model_dir is not None:
+        task = BundleInfo.from_folder(sources.model_dir / wanted).task
+        if task:
+            return task
+    with engine.connect() as connection:
+        text = connection.execute(select(predictions.c.prediction).where(*_filters(sources, selection)).limit(1)).scalar()
+    return "classification" if str(text or "").startswith('"') else "regression"
+
+
+def _empty_window(selection: Selection) -> dict[str, Any]:
+    of = f" of version {selection.version}" if selection.version else ""
+    if selection.since is None and selection.until is None:
+        return _state("empty", f"no predictions{of} logged yet")
+    return _state("empty", f"no predictions{of} logged from {_iso(selection.since) or 'the start'} until {_iso(selection.until) or 'now'}")
+
+
+# --- small helpers ---------------------------------------------------------------------------------------------
+
+
+def _state(state: str, message: str) -> dict[str, Any]:
+    return {"state": state, "message": message}
+
+
+def _moment(params: Mapping[str, str], name: str) -> datetime | None:
+    text = params.get(name)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DashboardError(f"query parameter {name} = '{text[:40]}' is not an ISO 8601 time such as 2026-11-23T12:00:00Z") from None
+    return _naive(moment)
+
+
+def _naive(moment: datetime) -> datetime:
+    """`moment` as naive UTC (a naive one is UTC already)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _epoch_of(moment: datetime) -> int:
+    return calendar.timegm(moment.timetuple())
+
+
+def _as_datetime(value: Any) -> datetime:
+    """SQLite may hand back text for an aggregate of a DATETIME column."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _decoded(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    """A leaderboard CSV row with its numbers as numbers."""
+    typed: dict[str, Any] = {}
+    for key, value in row.items():
+        try:
+            typed[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            typed[key] = value
+    return typed
+
+
+def _records(rows: list[dict[Any, Any]]) -> list[dict[str, Any]]:
+    """Leaderboard rows with JSON-safe values (NaN as None, numpy scalars as Python numbers)."""
+    clean = []
+    for row in rows:
+        item = {}
+        for key, value in row.items():
+            value = value.item() if hasattr(value, "item") else value
+            item[str(key)] = None if isinstance(value, float) and not math.isfinite(value) else value
+        clean.append(item)
+    return clean
+
+
+def _safe(url: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url or "").render_as_string(hide_password=True)
+    except Exception:  # a malformed URL is shown as given
+        return str(url)
+
+
+def _one_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None)
+    source = orig if isinstance(orig, BaseException) else error
+    text = str(source).strip().splitlines()
+    return text[0] if text else type(source).__name__
