@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -37,6 +38,7 @@ from ml_project.dashboard import (
     DashboardError,
     Selection,
     Sources,
+    jsonable,
     panels,
     parse_selection,
 )
@@ -98,6 +100,7 @@ def dashboard_router(sources: Sources) -> APIRouter:
     templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), auto_reload=False
     )
+    templates.filters["number"] = _number
     router = APIRouter()
 
     async def gather(names: list[str], request: Request) -> tuple[Selection, dict[str, dict[str, Any]]]:
@@ -163,6 +166,11 @@ def dashboard_router(sources: Sources) -> APIRouter:
             tags=["dashboard"],
         )
 
+    @router.get("/dashboard/", include_in_schema=False)
+    async def with_slash(request: Request) -> Response:
+        """To the page, keeping a path prefix (root_path) that a trailing-slash redirect would lose."""
+        return _to_page(request)
+
     @router.get(f"/dashboard/assets/{PLOTLY}", include_in_schema=False)
     async def plotly_asset() -> Response:
         """The vendored plotly.js, cached for a day (the page asks for it with its hash in the query)."""
@@ -172,9 +180,10 @@ def dashboard_router(sources: Sources) -> APIRouter:
     async def report(name: str) -> Response:
         """An evidently report of the reports folder, by file name only (drift-*.html, quality-*.html)."""
         folder = sources.reports
-        if folder is None or not REPORT.match(name) or not (folder / name).is_file():
+        path = (folder / name).resolve() if folder is not None and REPORT.match(name) else None
+        if folder is None or path is None or path.parent != folder.resolve() or not path.is_file():
             return _json({"detail": f"report '{name[:80]}' is not in the reports folder"}, 404)
-        return FileResponse(folder / name, media_type="text/html")
+        return FileResponse(path, media_type="text/html")
 
     return router
 
@@ -327,7 +336,20 @@ def _form() -> dict[str, Any]:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, allow_nan=False, default=str), status_code=status, media_type="application/json")
+    return Response(json.dumps(jsonable(body), allow_nan=False, default=str), status_code=status, media_type="application/json")
+
+
+def _number(value: Any, spec: str = "%.4f") -> str:
+    """A number as the page prints it; anything else (a metric that is None, say) as "n/a"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "n/a" if value is None else ""
+    return spec % value
+
+
+def _to_page(request: Request) -> Response:
+    """A redirect to the page under the app's path prefix, with the query kept."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return Response(status_code=307, headers={"Location": f"{request.scope.get('root_path', '')}/dashboard{query}"})
 
 
 def _error(error: DashboardError) -> Response:
@@ -348,8 +370,8 @@ def create_dashboard_app(sources: Sources) -> Any:
         return _json({"status": "ok", "model_name": sources.model_name})
 
     @app.get("/", include_in_schema=False)
-    async def root() -> Response:
-        return Response(status_code=307, headers={"Location": "dashboard"})
+    async def root(request: Request) -> Response:
+        return _to_page(request)
 
     app.include_router(dashboard_router(sources))
     return app
@@ -398,6 +420,8 @@ def main(config: Any, args: argparse.Namespace) -> int:
     sources = standalone_sources(config, args.model)
     print(f"dashboard of model {sources.model_name}: http://{host}:{port}/dashboard", flush=True)
     print(f"prediction log: {sources.log_url or 'off'}; registry: {sources.models}; reports: {sources.reports}", flush=True)
+    # uvicorn stops cleanly on SIGTERM, then re-raises it to the handler it found: ours makes that exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: logger.info("stopped by signal %d", signum))
     uvicorn.run(create_dashboard_app(sources), host=host, port=port, log_level="warning", access_log=False)
     return 0
 

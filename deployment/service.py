@@ -432,6 +432,7 @@ def create_app(
         models=registry,
         reports=reports,
     )
-    app.include_router(dashboard_router(sources))
+    if settings.dashboard:
+        app.include_router(dashboard_router(sources))
     app.openapi = lambda: _openapi(app, scorer, settings)  # type: ignore[method-assign]
     return app

@@ -144,6 +144,11 @@ class ServiceConfig(StrictModel):
         default=2.0, ge=0.0, le=1000.0, description="Longest wait for requests already arriving before a model call."
     )
     url: str | None = Field(default=None, description="Base URL of a running service, for the deployed-server client.")
+    dashboard: bool = Field(
+        default=True,
+        description="Serve GET /dashboard and its JSON under /dashboard/api. No authentication: put the service "
+        "behind your gateway's, or switch it off where prediction volumes and class mix are not for every caller.",
+    )
 
     @model_validator(mode="after")
     def _url_is_http(self) -> ServiceConfig:

@@ -68,6 +68,7 @@ LEADERBOARD_ROWS = 10
 VERSION_LENGTH = 128
 SUMMARY = re.compile(r"^monitoring-(?!holdout-)[A-Za-z0-9._-]+\.json$")
 REPORT = re.compile(r"^(drift|quality)-[A-Za-z0-9._-]+\.html$")
+EARLIEST, LATEST = datetime(1970, 1, 1), datetime(9999, 1, 1)  # bounds of since and until
 _Span = tuple[datetime, datetime, int]  # first and last logged_at in the selection, and its count
 
 
@@ -87,6 +88,14 @@ class Selection:
     since: datetime | None = None
     until: datetime | None = None
     version: str | None = None
+
+    @property
+    def end(self) -> datetime | None:
+        """Where the selection stops: `until`, else now for a window back from now (a clock ahead of the
+        server's cannot put predictions from the future into "the last 24 hours"); None for `all`."""
+        if self.until is not None:
+            return self.until
+        return self.now + timedelta(seconds=1) if self.window != "all" else None
 
     def as_dict(self) -> dict[str, Any]:
         """The selection as JSON-ready values (ISO times with Z)."""
@@ -126,14 +135,14 @@ class BundleInfo:
     def from_folder(cls, folder: Path) -> BundleInfo:
         """From a bundle folder's model.json, metrics.json and (if present) leaderboard.csv."""
         try:
-            card = json.loads((folder / "model.json").read_text())
-            metrics = json.loads((folder / "metrics.json").read_text())
+            card = _mapping(json.loads((folder / "model.json").read_text()))
+            metrics = _mapping(json.loads((folder / "metrics.json").read_text()))
             board = None
             if (folder / "leaderboard.csv").is_file():
                 with (folder / "leaderboard.csv").open(newline="") as handle:
                     board = _records([_typed(row) for _, row in zip(range(LEADERBOARD_ROWS), csv.DictReader(handle))])
         except (OSError, ValueError) as error:
-            raise DashboardError(f"bundle {folder}: cannot read its card: {error}") from None
+            raise DashboardError(f"bundle {folder.name}: cannot read its card: {str(error).splitlines()[0]}") from None
         return cls(
             model_name=str(card.get("model_name", folder.parent.name)),
             version=str(card.get("version", folder.name)),
@@ -201,8 +210,8 @@ def parse_selection(params: Mapping[str, str], now: datetime | None = None) -> S
     if since is not None and until is not None and since >= until:
         raise DashboardError(f"query parameter since = {_iso(since)} is not before until = {_iso(until)}")
     version = params.get("version") or None
-    if version is not None and (len(version) > VERSION_LENGTH or not version.isprintable()):
-        raise DashboardError(f"query parameter version must be printable text of at most {VERSION_LENGTH} characters")
+    if version is not None and len(version) > VERSION_LENGTH:
+        raise DashboardError(f"query parameter version has {len(version)} characters; at most {VERSION_LENGTH}")
     return Selection(now=now, window=window, since=since, until=until, version=version)
 
 
@@ -262,7 +271,10 @@ def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
     if sources.served is not None and wanted == sources.served.version:
         info = sources.served
     elif wanted is not None and wanted in registry and sources.model_dir is not None:
-        info = BundleInfo.from_folder(sources.model_dir / wanted)
+        try:
+            info = BundleInfo.from_folder(sources.model_dir / wanted)
+        except DashboardError as error:
+            return {**_state("unavailable", str(error)), "model_name": sources.model_name, "version": wanted}
     base = {"registry_versions": registry, "champion_version": champion, "served_version": _served(sources)}
     if info is None:
         if wanted is None:
@@ -287,8 +299,8 @@ def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
         "rows": info.card.get("rows"),
         "metric": metric,
         "greater_is_better": metric not in ("log_loss", "rmse", "mae", "mape"),
-        "holdout_metrics": info.metrics.get("holdout", {}),
-        "cv_metrics": info.metrics.get("cv", {}),
+        "holdout_metrics": _metrics(info.metrics.get("holdout")),
+        "cv_metrics": _metrics(info.metrics.get("cv")),
         "leaderboard": board,
         "leaderboard_message": None if board else "the leaderboard is not in this bundle (a serving copy leaves it out)",
     }
@@ -315,7 +327,7 @@ def volume_panel(engine: Engine, sources: Sources, selection: Selection, span: _
     with engine.connect() as connection:
         for index, version, count in connection.execute(query):
             by_version.setdefault(str(version), {})[int(index)] = int(count)
-    times = grid.times()
+    times = grid.times(index for counts in by_version.values() for index in counts)
     series = [
         {"model_version": version, "counts": [counts.get(index, 0) for index in range(len(times))]}
         for version, counts in sorted(by_version.items())
@@ -355,21 +367,31 @@ def predictions_panel(engine: Engine, sources: Sources, selection: Selection, sp
 
 
 def _histogram(engine: Engine, where: list[ColumnElement[bool]], total: int) -> dict[str, Any]:
-    """HISTOGRAM_BINS equal bins between the smallest and largest prediction, counted in SQL."""
+    """HISTOGRAM_BINS equal bins between the smallest and largest prediction, counted in SQL.
+
+    Only predictions logged as JSON numbers count (CAST would read null or text as 0); the others are
+    reported as `not_numeric`.
+    """
+    numeric = func.substr(predictions.c.prediction, 1, 1).in_(list("-0123456789"))
+    where = [*where, numeric]
     value = cast(predictions.c.prediction, Float)
     with engine.connect() as connection:
-        low, high, mean = connection.execute(select(func.min(value), func.max(value), func.avg(value)).where(*where)).one()
-        if low is None:
-            return {"edges": [], "counts": [], "mean": None, "min": None, "max": None}
+        low, high, mean, count = connection.execute(
+            select(func.min(value), func.max(value), func.avg(value), func.count()).where(*where)
+        ).one()
+        if not count:
+            return {"edges": [], "counts": [], "mean": None, "min": None, "max": None, "not_numeric": total}
         low, high = float(low), float(high)
-        width = (high - low) / HISTOGRAM_BINS if high > low else 1.0
-        index = _floor(engine, (value - literal(low)) / literal(width))
+        # high/bins - low/bins stays finite where (high - low) would overflow (±1e308)
+        width = high / HISTOGRAM_BINS - low / HISTOGRAM_BINS if high > low else 1.0
+        index = _floor(engine, value / literal(width) - literal(low / width))
         query = select(index.label("bin"), func.count()).where(*where).group_by(index)
         counts = [0] * HISTOGRAM_BINS
-        for position, count in connection.execute(query):
-            counts[min(max(int(position), 0), HISTOGRAM_BINS - 1)] += int(count)  # the maximum falls in the last bin
+        for position, found in connection.execute(query):
+            # the maximum (and rounding at the top edge) falls in the last bin
+            counts[min(max(int(position if position is not None else HISTOGRAM_BINS), 0), HISTOGRAM_BINS - 1)] += int(found)
     edges = [low + width * step for step in range(HISTOGRAM_BINS + 1)]
-    return {"edges": edges, "counts": counts, "mean": float(mean), "min": low, "max": high}
+    return {"edges": edges, "counts": counts, "mean": _float(mean), "min": low, "max": high, "not_numeric": total - int(count)}
 
 
 def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _Span) -> dict[str, Any]:
@@ -380,8 +402,10 @@ def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _
     task = _task(engine, sources, selection)
     grid = _grid(selection, first, last)
     bucket = _bucket(engine, predictions.c.logged_at, grid)
+    # The latest row of each request id within the selection, as monitoring joins labels.
     again = predictions.alias("again")
-    latest = select(func.max(again.c.id)).where(again.c.request_id == predictions.c.request_id).scalar_subquery()
+    same = [again.c.request_id == predictions.c.request_id, *_filters(sources, selection, again)]
+    latest = select(func.max(again.c.id)).where(*same).scalar_subquery()
     joined = predictions.join(labels, labels.c.request_id == predictions.c.request_id)
     where = [*_filters(sources, selection), predictions.c.id == latest]
     if task == "regression":
@@ -395,7 +419,7 @@ def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _
     labelled = sum(int(row[0]) for row in rows.values())
     if not labelled:
         return _state("empty", f"no labels yet for the {total} predictions in this window")
-    times = grid.times()
+    times = grid.times(rows)
     counts = [int(rows[index][0]) if index in rows else 0 for index in range(len(times))]
     result: dict[str, Any] = {
         "state": "ok",
@@ -440,15 +464,15 @@ def drift_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
     folder = sources.reports
     if folder is None:
         return _state("off", "no reports folder here: monitoring runs where paths.reports is (the standalone dashboard reads it)")
-    names = sorted((path.name for path in folder.glob("monitoring-*.json") if SUMMARY.match(path.name)), reverse=True) if folder.is_dir() else []
-    for name in names:
+    names = [path.name for path in folder.glob("monitoring-*.json") if SUMMARY.match(path.name)] if folder.is_dir() else []
+    for name in sorted(names, key=_summary_order, reverse=True):
         try:
             summary = json.loads((folder / name).read_text())
         except (OSError, ValueError):
             continue  # being written, or not ours: the next newest one
         if not isinstance(summary, dict) or summary.get("model_name") != sources.model_name:
             continue
-        versions = summary.get("model_versions") or {}
+        versions = _mapping(summary.get("model_versions"))
         if selection.version is not None and selection.version not in versions:
             continue
         return _drift_summary(folder, name, summary)
@@ -459,36 +483,55 @@ def drift_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
     )
 
 
+def _summary_order(name: str) -> tuple[str, int]:
+    """monitoring-<stamp>.json before monitoring-<stamp>-2.json before -10 (two runs in one second)."""
+    match = re.match(r"^monitoring-(.+?)(?:-(\d+))?\.json$", name)
+    return (match.group(1), int(match.group(2) or 1)) if match else (name, 0)
+
+
 def _drift_summary(folder: Path, name: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """The panel's view of one summary: the verdict, per-column results, quality beside the holdout, report links."""
-    drift = summary.get("drift") or {}
-    quality = summary.get("quality") or {}
+    """The panel's view of one summary, its shapes checked (a hand-edited or foreign file cannot break the
+    page): the verdict, per-column results, quality beside the holdout, links to the reports that exist."""
+    drift = _mapping(summary.get("drift"))
+    quality = _mapping(summary.get("quality"))
     reports = {}
-    for kind, path in (summary.get("reports") or {}).items():
+    for kind, path in _mapping(summary.get("reports")).items():
         file = Path(str(path)).name
         if REPORT.match(file) and (folder / file).is_file():
-            reports[kind.removesuffix("_html")] = file
-    version = (summary.get("reference") or {}).get("model_version")
-    baseline = {kind: f"{kind}-holdout-{version}.html" for kind in ("drift", "quality")} if version else {}
+            reports[str(kind).removesuffix("_html")] = file
+    version = _mapping(summary.get("reference")).get("model_version")
+    baseline = {kind: f"{kind}-holdout-{version}.html" for kind in ("drift", "quality")} if isinstance(version, str) else {}
+    per_column = {
+        str(column): {
+            "test": str(result.get("test", "")),
+            "score": _float(result.get("score")),
+            "threshold": _float(result.get("threshold")),
+            "drifted": bool(result.get("drifted")),
+        }
+        for column, result in _mapping(drift.get("per_column")).items()
+        if isinstance(result, dict)
+    }
+    window = {key: str(value) for key, value in _mapping(summary.get("window")).items() if value is not None}
+    labels = {key: value for key, value in _mapping(quality.get("labels")).items() if isinstance(value, int)}
     return {
         "state": "ok",
         "summary_file": name,
-        "created_at": summary.get("created_at"),
-        "window": summary.get("window"),
-        "rows": summary.get("rows"),
-        "model_versions": summary.get("model_versions"),
-        "reference_version": version,
-        "drift_detected": drift.get("drift_detected"),
-        "drift_share": drift.get("drift_share"),
-        "threshold": drift.get("threshold"),
-        "drifted_columns": drift.get("drifted_columns", []),
-        "per_column": drift.get("per_column", {}),
-        "unchecked_columns": drift.get("unchecked_columns", {}),
-        "quality_metrics": quality.get("metrics"),
-        "holdout_metrics": quality.get("holdout_metrics"),
-        "labels": quality.get("labels"),
+        "created_at": str(summary.get("created_at", "")),
+        "window": window,
+        "rows": summary.get("rows") if isinstance(summary.get("rows"), int) else None,
+        "model_versions": {str(key): value for key, value in _mapping(summary.get("model_versions")).items()},
+        "reference_version": version if isinstance(version, str) else None,
+        "drift_detected": bool(drift.get("drift_detected")),
+        "drift_share": _float(drift.get("drift_share")),
+        "threshold": _float(drift.get("threshold")),
+        "drifted_columns": [column for column in _sequence(drift.get("drifted_columns")) if isinstance(column, str)],
+        "per_column": per_column,
+        "unchecked_columns": {str(key): str(value) for key, value in _mapping(drift.get("unchecked_columns")).items()},
+        "quality_metrics": _metrics(quality.get("metrics")) or None,
+        "holdout_metrics": _metrics(quality.get("holdout_metrics")) or None,
+        "labels": labels or None,
         "reports": reports,
-        "baseline_reports": {kind: file for kind, file in baseline.items() if (folder / file).is_file()},
+        "baseline_reports": {kind: file for kind, file in baseline.items() if REPORT.match(file) and (folder / file).is_file()},
     }
 
 
@@ -503,8 +546,10 @@ class _Grid:
     width: int
     count: int
 
-    def times(self) -> list[str]:
-        return [_iso(datetime(1970, 1, 1) + timedelta(seconds=self.origin + index * self.width)) or "" for index in range(self.count)]
+    def times(self, indexes: Any = ()) -> list[str]:
+        """Bucket starts: every bucket of the window, and any further one a row fell into (none is dropped)."""
+        count = max([self.count, *(index + 1 for index in indexes)])
+        return [_iso(datetime(1970, 1, 1) + timedelta(seconds=self.origin + index * self.width)) or "" for index in range(count)]
 
     def as_dict(self) -> dict[str, Any]:
         return {"bucket_seconds": self.width}
@@ -513,7 +558,7 @@ class _Grid:
 def _grid(selection: Selection, first: datetime, last: datetime) -> _Grid:
     """Buckets over the window (`all`: from the first to the last prediction), at most about MAX_BUCKETS of them."""
     start = selection.since or first
-    end = selection.until or max(selection.now if selection.since is not None else last, last)
+    end = selection.until or max(selection.now if selection.window != "all" else last, last)
     span = max(_epoch_of(end) - _epoch_of(start), 1)
     width = next((seconds for seconds in BUCKET_SECONDS if span / seconds <= MAX_BUCKETS), math.ceil(span / MAX_BUCKETS))
     origin = _epoch_of(start) // width * width
@@ -524,7 +569,8 @@ def _bucket(engine: Engine, column: Any, grid: _Grid) -> ColumnElement[Any]:
     """The bucket index of a naive-UTC DATETIME column, computed by the database."""
     dialect = engine.dialect.name
     if dialect == "sqlite":
-        seconds: ColumnElement[Any] = cast(func.strftime("%s", column), BigInteger)
+        # strftime rounds to the millisecond (12:04:59.9999 -> 12:05:00); the first 19 characters truncate.
+        seconds: ColumnElement[Any] = cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
     elif dialect == "postgresql":
         seconds = cast(func.floor(func.extract("epoch", column)), BigInteger)
     elif dialect in ("mysql", "mariadb"):
@@ -540,14 +586,16 @@ def _floor(engine: Engine, value: Any) -> ColumnElement[Any]:
     return cast(value if engine.dialect.name == "sqlite" else func.floor(value), BigInteger)
 
 
-def _filters(sources: Sources, selection: Selection) -> list[ColumnElement[bool]]:
-    where = [predictions.c.model_name == sources.model_name]
+def _filters(sources: Sources, selection: Selection, table: Any = predictions) -> list[ColumnElement[bool]]:
+    """The selection as conditions on `table` (the predictions table or an alias of it)."""
+    where = [table.c.model_name == sources.model_name]
     if selection.since is not None:
-        where.append(predictions.c.logged_at >= selection.since)
-    if selection.until is not None:
-        where.append(predictions.c.logged_at < selection.until)
+        where.append(table.c.logged_at >= selection.since)
+    end = selection.end
+    if end is not None:
+        where.append(table.c.logged_at < end)
     if selection.version is not None:
-        where.append(predictions.c.model_version == selection.version)
+        where.append(table.c.model_version == selection.version)
     return where
 
 
@@ -570,7 +618,10 @@ def _task(engine: Engine, sources: Sources, selection: Selection) -> str:
     versions = sources.registry_versions()
     wanted = selection.version if selection.version in versions else (versions[-1] if versions else None)
     if wanted is not None and sources.model_dir is not None:
-        task = BundleInfo.from_folder(sources.model_dir / wanted).task
+        try:
+            task = BundleInfo.from_folder(sources.model_dir / wanted).task
+        except DashboardError:
+            task = ""  # the model panel says why; the log decides here
         if task:
             return task
     with engine.connect() as connection:
@@ -593,14 +644,20 @@ def _state(state: str, message: str) -> dict[str, Any]:
 
 
 def _moment(params: Mapping[str, str], name: str) -> datetime | None:
+    """An ISO 8601 query parameter as naive UTC, between 1970 and 9999 (what the time buckets can hold)."""
     text = params.get(name)
     if not text:
         return None
+    example = "such as 2026-11-23T12:00:00Z"
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = _naive(datetime.fromisoformat(text.strip()))
     except ValueError:
-        raise DashboardError(f"query parameter {name} = '{text[:40]}' is not an ISO 8601 time such as 2026-11-23T12:00:00Z") from None
-    return _naive(moment)
+        raise DashboardError(f"query parameter {name} = '{text[:40]}' is not an ISO 8601 time {example}") from None
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        moment = datetime.min
+    if not EARLIEST <= moment <= LATEST:
+        raise DashboardError(f"query parameter {name} = '{text[:40]}' is not between 1970 and 9999, {example}")
+    return moment
 
 
 def _naive(moment: datetime) -> datetime:
@@ -629,13 +686,24 @@ def _decoded(text: str) -> Any:
 
 
 def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    """A finite float, or None for anything else (None, NaN, infinity, text, a list)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value) if isinstance(value, str) else None
+        except ValueError:
+            value = None
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _typed(row: dict[str, str]) -> dict[str, Any]:
-    """A leaderboard CSV row with its numbers as numbers."""
+def _typed(row: dict[Any, Any]) -> dict[str, Any]:
+    """A leaderboard CSV row with its numbers as numbers (a short row's missing cells as None)."""
     typed: dict[str, Any] = {}
     for key, value in row.items():
+        if not isinstance(key, str):
+            continue  # DictReader files the cells of an over-long row under None
+        if not isinstance(value, str):
+            typed[key] = None
+            continue
         try:
             typed[key] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:
@@ -643,16 +711,37 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    """`value` if it is a JSON object, else an empty one: files written by hand or by an older version."""
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _metrics(value: Any) -> dict[str, float | None]:
+    """Metric name -> finite number or None (a metric can be NaN: R² of one labelled row)."""
+    return {str(name): _float(number) for name, number in _mapping(value).items()}
+
+
 def _records(rows: list[dict[Any, Any]]) -> list[dict[str, Any]]:
     """Leaderboard rows with JSON-safe values (NaN as None, numpy scalars as Python numbers)."""
-    clean = []
-    for row in rows:
-        item = {}
-        for key, value in row.items():
-            value = value.item() if hasattr(value, "item") else value
-            item[str(key)] = None if isinstance(value, float) and not math.isfinite(value) else value
-        clean.append(item)
-    return clean
+    return [jsonable(row) for row in rows]
+
+
+def jsonable(value: Any) -> Any:
+    """A copy strict JSON can hold: NaN and infinity as None, numpy scalars as numbers, keys as text."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _safe(url: str | None) -> str:

@@ -369,12 +369,20 @@ def write_labels(url: str, pairs: Sequence[tuple[str, Any]], received_at: dateti
     """Store (request_id, label) pairs in the labels table, replacing earlier labels of the same ids; return the count.
 
     A later pair of the same id wins, as in a labels file. Labels are JSON-encoded as predictions are, so a
-    class label compares equal to the logged prediction of that class in SQL.
+    class label compares equal to the logged prediction of that class in SQL. A pair no prediction can have
+    (an id of 0 or over 64 characters) or without a label (None, NaN) is skipped, and the skips are logged.
     """
-    latest = {str(request_id): label for request_id, label in pairs}
-    for request_id in latest:
-        if not 0 < len(request_id) <= REQUEST_ID_LENGTH:
-            raise PredictionLogError(f"labels: request_id {request_id[:80]!r} must have 1 to {REQUEST_ID_LENGTH} characters")
+    latest: dict[str, Any] = {}
+    skipped = 0
+    for request_id, label in pairs:
+        key = str(request_id)
+        missing = label is None or (isinstance(label, float) and not math.isfinite(label))
+        if missing or not 0 < len(key) <= REQUEST_ID_LENGTH:
+            skipped += 1
+            continue
+        latest[key] = label
+    if skipped:
+        logger.warning("labels: %d pairs skipped: no label, or a request id no prediction has (1 to 64 characters)", skipped)
     moment = _naive_utc(received_at or datetime.now(timezone.utc))
     rows = [{"request_id": key, "label": _dumps(value), "received_at": moment} for key, value in latest.items()]
     engine = _open_engine(url, for_writing=True)
@@ -441,12 +449,16 @@ def _ensure_table(engine: Engine, url: str) -> None:
     try:
         with engine.begin() as connection:
             connection.execute(CreateTable(predictions, if_not_exists=True))
-            for index in sorted(predictions.indexes, key=lambda index: str(index.name)):
-                connection.execute(CreateIndex(index, if_not_exists=True))
     except Exception as error:  # a concurrent creator may have won the race; the check decides
         _check_table(engine, url, cause=error)
     else:
         _check_table(engine, url)
+    for index in sorted(predictions.indexes, key=lambda index: str(index.name)):
+        try:  # each in its own transaction: one a database cannot build does not cost the others
+            with engine.begin() as connection:
+                connection.execute(CreateIndex(index, if_not_exists=True))
+        except Exception as error:  # e.g. MySQL indexes no TEXT column without a prefix length
+            logger.warning("prediction log %s: index %s not created: %s", _safe(url), index.name, _one_line(error))
 
 
 def _check_table(engine: Engine, url: str, cause: Exception | None = None) -> None:

@@ -35,7 +35,7 @@ from ml_project.monitoring import (
     usable_labels,
     write_reports,
 )
-from ml_project.prediction_log import read_predictions, write_labels
+from ml_project.prediction_log import PredictionLogError, read_predictions, write_labels
 
 NAME = "monitoring_production_data_local"
 RUN = RunConfig(mode="prediction", data="production", environment="local")
@@ -106,8 +106,11 @@ def _quality(frame: pd.DataFrame, bundle: Bundle, labels: Path | None, url: str)
     given = read_labels(labels, bundle.schema)
     labelled, counts = join_labels(frame, given, bundle.schema)
     kept = usable_labels(given, bundle.schema)
-    stored = write_labels(url, list(zip(kept["request_id"], kept[bundle.schema.target].tolist())))
-    logger.info("stored %d labels in the prediction log's labels table", stored)
+    try:  # for the dashboard; the reports do not depend on it, so a log that refuses writes costs a warning
+        stored = write_labels(url, list(zip(kept["request_id"], kept[bundle.schema.target].tolist())))
+        logger.info("stored %d labels in the prediction log's labels table", stored)
+    except PredictionLogError as error:
+        logger.warning("labels not stored for the dashboard: %s", error)
     snapshot, metrics = quality_report(labelled, bundle.schema, bundle.classes) if counts.matched else (None, None)
     summary = {"labels_file": str(labels), "labels": counts.as_dict(), "metrics": metrics}
     return snapshot, {**summary, "holdout_metrics": bundle.metrics.get("holdout")}

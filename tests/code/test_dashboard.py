@@ -73,8 +73,10 @@ def test_selection_defaults_and_windows() -> None:
         ({"window": "2w"}, "query parameter window = '2w' is not one of: 1h, 6h, 24h, 7d, 30d, 90d, all"),
         ({"since": "yesterday"}, "query parameter since = 'yesterday' is not an ISO 8601 time such as 2026-11-23T12:00:00Z"),
         ({"since": "2026-11-23", "until": "2026-11-22"}, "query parameter since = 2026-11-23T00:00:00Z is not before until = 2026-11-22T00:00:00Z"),
+        ({"since": "0001-01-01T00:19:00+01:00"}, "query parameter since = '0001-01-01T00:19:00+01:00' is not between 1970 and 9999, such as 2026-11-23T12:00:00Z"),
+        ({"until": "1969-12-31"}, "query parameter until = '1969-12-31' is not between 1970 and 9999, such as 2026-11-23T12:00:00Z"),
         ({"versoin": "1"}, "query parameter 'versoin' is not known; use: window, since, until, version"),
-        ({"version": "x" * 129}, "query parameter version must be printable text of at most 128 characters"),
+        ({"version": "x" * 129}, "query parameter version has 129 characters; at most 128"),
     ],
 )
 def test_a_bad_query_parameter_is_one_line_naming_it(params: dict[str, str], message: str) -> None:
@@ -180,8 +182,10 @@ def test_rolling_accuracy_uses_the_latest_row_of_a_request_id_and_only_matched_l
     assert panels(["labels"], sources(url), selection())["labels"]["accuracy_total"] == 5 / 6
     later = panels(["labels"], sources(url), selection(since="2026-11-20T16:00:00"))["labels"]
     assert later == {"state": "empty", "message": "no predictions logged from 2026-11-20T16:00:00Z until now"}
-    no_match = panels(["labels"], sources(url), selection(until="2026-11-20T12:30:00", version="2"))
-    assert no_match["labels"]["labelled_total"] == 1
+    # within a window the latest row of a request id is the latest in it, as monitoring joins labels:
+    # before 12:30, r0's first answer (Adelie, right) counts
+    early = panels(["labels"], sources(url), selection(until="2026-11-20T12:30:00", version="2"))["labels"]
+    assert (early["labelled_total"], early["accuracy_total"]) == (2, 1.0)
 
 
 def test_regression_actual_vs_predicted_means_per_bucket(url: str) -> None:
@@ -303,3 +307,67 @@ def test_one_hundred_thousand_predictions_are_counted_in_sql(url: str) -> None:
     assert found["volume"]["bucket_seconds"] == 3 * 3600 and len(found["volume"]["bucket_starts"]) == 56  # 6.9 days
     assert [item["count"] for item in found["predictions"]["classes"]] == [33_334, 33_333, 33_333]
     assert found["labels"]["labelled_total"] == 10_000 and sum(found["labels"]["correct"]) == 3_334
+
+
+def test_a_row_just_before_a_bucket_edge_stays_in_its_bucket(url: str) -> None:
+    # SQLite's strftime('%s') rounds 12:04:59.9999 up to 12:05:00: the bucket index is taken from whole seconds
+    log_rows(url, [("a", "2", "Adelie", T0), ("b", "2", "Adelie", T0 + timedelta(minutes=4, seconds=59.9999))])
+    volume = panels(["volume"], sources(url), selection())["volume"]
+    assert volume["bucket_seconds"] == 60 and volume["series"][0]["counts"] == [1, 0, 0, 0, 1]
+
+
+def test_a_window_back_from_now_leaves_out_predictions_logged_in_the_future(url: str) -> None:
+    log_rows(url, [("now", "2", "Adelie", NOW - timedelta(minutes=5)), ("ahead", "2", "Adelie", NOW + timedelta(days=400))])
+    assert panels(["volume"], sources(url), selection(window="24h"))["volume"]["total"] == 1
+    assert panels(["volume"], sources(url), selection())["volume"]["total"] == 2  # `all` has no end
+
+
+def test_the_latest_row_of_a_request_id_is_taken_within_the_model_and_window(url: str) -> None:
+    log_rows(url, [("r1", "2", "Adelie", T0), ("r2", "2", "Adelie", T0)])
+    log_rows(url, [("r1", "9", "Gentoo", T0 + timedelta(days=1))], model_name="otter")  # another model reuses r1
+    log_rows(url, [("r2", "2", "Gentoo", T0 + timedelta(days=2))])  # r2 answered again, after `until`
+    write_labels(url, [("r1", "Adelie"), ("r2", "Adelie")])
+    labelled = panels(["labels"], sources(url), selection(until="2026-11-21T12:00:00"))["labels"]
+    assert (labelled["labelled_total"], labelled["accuracy_total"]) == (2, 1.0)
+    assert panels(["labels"], sources(url), selection())["labels"]["accuracy_total"] == 0.5  # r2's latest is wrong
+
+
+def test_the_histogram_counts_numbers_only_and_says_how_many_were_not(url: str) -> None:
+    log_rows(url, [("a", "2", float("nan"), T0), ("b", "2", None, T0), ("c", "2", "abc", T0), ("d", "2", 10.0, T0), ("e", "2", -5.0, T0)])
+    histogram = panels(["predictions"], sources(url, card("2", "regression", "rmse")), selection())["predictions"]
+    assert (histogram["total"], histogram["not_numeric"], histogram["mean"]) == (5, 3, 2.5)
+    assert histogram["counts"][0] == 1 and histogram["counts"][-1] == 1 and sum(histogram["counts"]) == 2
+    log_rows(url, [("f", "2", 1e308, T0), ("g", "2", -1e308, T0)])  # a span beyond the largest float
+    extreme = panels(["predictions"], sources(url, card("2", "regression", "rmse")), selection())["predictions"]
+    assert sum(extreme["counts"]) == 4 and extreme["counts"][0] == 1 and extreme["counts"][-1] == 1
+
+
+def test_write_labels_skips_what_no_prediction_can_have(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    log_rows(url, [("a", "2", 1.0, T0)])
+    stored = write_labels(url, [("a", 2.0), ("x" * 65, 1.0), ("", 1.0), ("b", float("nan")), ("c", None)])
+    assert stored == 1
+    assert "labels: 4 pairs skipped: no label, or a request id no prediction has (1 to 64 characters)" in caplog.text
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        assert connection.execute("SELECT request_id, label FROM labels").fetchall() == [("a", "2.0")]
+
+
+def test_an_unreadable_registry_card_is_the_model_panels_problem_only(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    write_bundle_card(models, "1")
+    (models / "penguins" / "1" / "metrics.json").write_text("{broken")
+    found = panels(["model", "drift"], Sources(model_name="penguins", models=models), selection(version="1"))
+    assert found["model"]["state"] == "unavailable"
+    assert found["model"]["message"].startswith("bundle 1: cannot read its card: Expecting property name")
+    assert found["drift"]["state"] == "off"
+
+
+def test_odd_summary_files_are_read_without_failing(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write_summary(reports, "20261121T000000Z", drifted_columns=5, drift_share=float("nan"), per_column=[1], threshold="x")
+    write_summary(reports, "20261121T000000Z-2", per_column={"x": {"test": "K-S", "score": "high", "threshold": None, "drifted": 1}})
+    found = panels(["drift"], Sources(model_name="penguins", reports=reports), selection())["drift"]
+    assert found["summary_file"] == "monitoring-20261121T000000Z-2.json"  # the second run of that second
+    assert found["per_column"] == {"x": {"test": "K-S", "score": None, "threshold": None, "drifted": True}}
+    (reports / "monitoring-20261121T000000Z-2.json").unlink()
+    first = panels(["drift"], Sources(model_name="penguins", reports=reports), selection())["drift"]
+    assert (first["drifted_columns"], first["drift_share"], first["per_column"], first["threshold"]) == ([], None, {}, None)

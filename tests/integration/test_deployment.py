@@ -130,14 +130,20 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
     assert (deployment["target"], deployment["model_version"], deployment["served_as"]) == (target, bundle.version, "champion")
     assert load_bundle(folder / "model", serving=True).version == bundle.version  # the copy verifies against its manifest
     shipped = {path.name for path in (folder / "model").iterdir()}
-    assert shipped == {"manifest.json", "pipeline.joblib", "schema.json", "metrics.json", "model.json", "fingerprint.json", "versions.json"}
-    assert {"service.py", "runtime.py", "__init__.py"} <= {path.name for path in (folder / "deployment").iterdir()}
+    assert shipped == {
+        "manifest.json", "pipeline.joblib", "schema.json", "metrics.json", "model.json", "fingerprint.json", "versions.json",
+        "leaderboard.csv",  # the dashboard's card shows it
+    }
+    assert {"service.py", "runtime.py", "__init__.py", "dashboard.py"} <= {path.name for path in (folder / "deployment").iterdir()}
+    assert (folder / "deployment" / "templates" / "dashboard.html").is_file()
+    assert (folder / "deployment" / "assets" / "plotly-basic.min.js").is_file()
     assert (folder / "ml_project" / "features.py").exists()  # the pickled pipeline's own classes
     names = runtime_env.requirement_names(folder / "requirements.txt")
     assert not names & {"mlflow", "mlflow-skinny", "evidently", "optuna", "pytest", "pandera"}
     assert {"fastapi", "scikit-learn", "numpy", "pandas", "uvicorn"} <= names
+    verbatim = (folder / "deployment" / "templates", folder / "deployment" / "assets")  # the dashboard's own, copied as they are
     for path in folder.rglob("*"):
-        if path.is_file() and path.suffix not in (".joblib", ".parquet", ".png", ".zip", ".gz", ".pyc"):
+        if path.is_file() and path.suffix not in (".joblib", ".parquet", ".png", ".zip", ".gz", ".pyc") and path.parent not in verbatim:
             assert "{{" not in path.read_text(), f"{path} has a placeholder left"
     assert os.access(folder / "deploy.sh", os.X_OK)
     assert printed.splitlines()[0].startswith(f"Assembled {target} (")
@@ -332,6 +338,13 @@ def test_heroku_procfile_serves_and_the_deployed_server_use_case_runs_against_it
         )
         assert result.returncode == 0, result.stderr
         assert "requests 12, records 60: predicted 60, refused 0, failed 0" in result.stdout.splitlines()
+        # the dashboard runs from the folder with its runtime packages only (jinja2, the vendored plotly.js)
+        page = httpx.get(f"{server.url}/dashboard", timeout=30)
+        assert page.status_code == 200 and '<section class="panel" id="panel-volume" data-state="ok">' in page.text
+        assert httpx.get(f"{server.url}/dashboard/assets/plotly-basic.min.js", timeout=30).status_code == 200
+        panels = httpx.get(f"{server.url}/dashboard/api", timeout=30).json()["panels"]
+        assert panels["volume"]["total"] == 61 and panels["model"]["leaderboard"][0]["rank"] == 1
+        assert panels["drift"]["state"] == "off"  # no ML_PROJECT_REPORTS here
     finally:
         server.stop()
     output = server.log.read_text()

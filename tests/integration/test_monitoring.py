@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,6 +121,10 @@ def test_served_penguins_do_not_drift_and_labels_give_sklearns_accuracy(logged: 
     assert set(drift["per_column"]) == {*NUMERICAL, "island", "sex"}
     assert set(summary["reports"]) == {"drift_html", "quality_html", "summary_json"}
     assert all(Path(path).is_file() for path in summary["reports"].values())
+    # the labels are stored for the dashboard: all 151 (the unmatched one may match a later window)
+    with sqlite3.connect(logged.url.removeprefix("sqlite:///")) as connection:
+        stored = dict(connection.execute("SELECT request_id, label FROM labels").fetchall())
+    assert stored == {**{rid: json.dumps(label) for rid, label in zip(labels["request_id"], labels["species"])}}
 
 
 def test_numbers_times_1_5_are_a_drift_alert_naming_the_numerical_columns(logged: Logged, tmp_path: Path) -> None:
