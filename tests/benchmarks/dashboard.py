@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ml_project.prediction_log import PredictionLog, write_labels  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
 CHARTS = ("chart-leaderboard", "chart-volume", "chart-predictions", "chart-labels")

@@ -22,21 +22,11 @@ import pytest
 
 from ml_project.artifacts import load_bundle
 
+from ..browser import CHROMIUM, CHROMIUM_ARGS
 from ..conftest import ROOT, Server, free_port, output_overrides, run_use_case
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# As the environment's probe runs it: no sandbox as root, and no background connections on a closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PANELS = ("model", "volume", "predictions", "labels", "drift")
 RECORDS = 40  # answered by the service during the test
 HISTORY = 168  # logged over the week before, one an hour
