@@ -272,7 +272,9 @@ def _predictions_figure(predicted: dict[str, Any]) -> dict[str, Any]:
         centers = [(low + high) / 2 for low, high in zip(edges, edges[1:])]
         width = edges[1] - edges[0] if len(edges) > 1 else 1.0
         data = [{"type": "bar", "x": centers, "y": predicted["counts"], "width": width, "marker": {"color": COLORS["accent"]}}]
-        return {"data": data, "layout": _layout(f"predicted values (mean {predicted['mean']:.4g})", "prediction", "predictions", bargap=0)}
+        skipped = f", {predicted['not_numeric']} not numbers" if predicted.get("not_numeric") else ""
+        title = f"predicted values (mean {_number(predicted['mean'], '%.4g')}{skipped})"
+        return {"data": data, "layout": _layout(title, "prediction", "predictions", bargap=0)}
     classes = predicted["classes"]
     data = [
         {

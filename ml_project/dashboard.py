@@ -296,7 +296,7 @@ def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
         "algorithm": info.card.get("algorithm"),
         "params": info.card.get("params"),
         "trained_at": info.card.get("trained_at"),
-        "rows": info.card.get("rows"),
+        "rows": _mapping(info.card.get("rows")),
         "metric": metric,
         "greater_is_better": metric not in ("log_loss", "rmse", "mae", "mape"),
         "holdout_metrics": _metrics(info.metrics.get("holdout")),
@@ -349,7 +349,10 @@ def predictions_panel(engine: Engine, sources: Sources, selection: Selection, sp
     task = _task(engine, sources, selection)
     where = _filters(sources, selection)
     if task == "regression":
-        return {"state": "ok", "task": task, "total": total, **_histogram(engine, where, total)}
+        histogram = _histogram(engine, where, total)
+        if not histogram["counts"]:
+            return _state("empty", f"none of the {total} predictions in this window is a number")
+        return {"state": "ok", "task": task, "total": total, **histogram}
     query = (
         select(predictions.c.prediction, func.count().label("n"))
         .where(*where)
@@ -372,8 +375,7 @@ def _histogram(engine: Engine, where: list[ColumnElement[bool]], total: int) -> 
     Only predictions logged as JSON numbers count (CAST would read null or text as 0); the others are
     reported as `not_numeric`.
     """
-    numeric = func.substr(predictions.c.prediction, 1, 1).in_(list("-0123456789"))
-    where = [*where, numeric]
+    where = [*where, _numeric(predictions.c.prediction)]
     value = cast(predictions.c.prediction, Float)
     with engine.connect() as connection:
         low, high, mean, count = connection.execute(
@@ -401,18 +403,25 @@ def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _
         return _state("empty", "no labels yet: run monitoring_production_data_local with --labels to store them")
     task = _task(engine, sources, selection)
     grid = _grid(selection, first, last)
-    bucket = _bucket(engine, predictions.c.logged_at, grid)
-    # The latest row of each request id within the selection, as monitoring joins labels.
-    again = predictions.alias("again")
-    same = [again.c.request_id == predictions.c.request_id, *_filters(sources, selection, again)]
-    latest = select(func.max(again.c.id)).where(*same).scalar_subquery()
-    joined = predictions.join(labels, labels.c.request_id == predictions.c.request_id)
-    where = [*_filters(sources, selection), predictions.c.id == latest]
+    # The latest row of each labelled request id within the selection, by logged_at then id, as
+    # monitoring joins labels: ranked by a window function, one sort of the labelled rows.
+    rank = func.row_number().over(
+        partition_by=predictions.c.request_id, order_by=(predictions.c.logged_at.desc(), predictions.c.id.desc())
+    )
+    ranked = (
+        select(predictions.c.request_id, predictions.c.logged_at, predictions.c.prediction, rank.label("rank"))
+        .where(*_filters(sources, selection), predictions.c.request_id.in_(select(labels.c.request_id)))
+        .subquery("ranked")
+    )
+    bucket = _bucket(engine, ranked.c.logged_at, grid)
+    joined = ranked.join(labels, labels.c.request_id == ranked.c.request_id)
+    where: list[ColumnElement[bool]] = [ranked.c.rank == 1]
     if task == "regression":
-        predicted, actual = cast(predictions.c.prediction, Float), cast(labels.c.label, Float)
+        where += [_numeric(ranked.c.prediction), _numeric(labels.c.label)]  # CAST reads null as 0
+        predicted, actual = cast(ranked.c.prediction, Float), cast(labels.c.label, Float)
         measures = [func.avg(actual), func.avg(predicted), func.avg(func.abs(actual - predicted))]
     else:
-        measures = [func.sum(case((predictions.c.prediction == labels.c.label, 1), else_=0))]
+        measures = [func.sum(case((ranked.c.prediction == labels.c.label, 1), else_=0))]
     query = select(bucket.label("bucket"), func.count(), *measures).select_from(joined).where(*where).group_by(bucket)
     with engine.connect() as connection:
         rows = {int(row[0]): row[1:] for row in connection.execute(query)}
@@ -586,6 +595,11 @@ def _floor(engine: Engine, value: Any) -> ColumnElement[Any]:
     return cast(value if engine.dialect.name == "sqlite" else func.floor(value), BigInteger)
 
 
+def _numeric(column: Any) -> ColumnElement[bool]:
+    """Whether a JSON text column holds a number (not null, text or a list)."""
+    return func.substr(column, 1, 1).in_(list("-0123456789"))
+
+
 def _filters(sources: Sources, selection: Selection, table: Any = predictions) -> list[ColumnElement[bool]]:
     """The selection as conditions on `table` (the predictions table or an alias of it)."""
     where = [table.c.model_name == sources.model_name]
@@ -611,13 +625,14 @@ def _span(engine: Engine, sources: Sources, selection: Selection) -> _Span | Non
 
 
 def _task(engine: Engine, sources: Sources, selection: Selection) -> str:
-    """The task of the served model, else of the selected (or newest) version in the registry, else as logged:
-    a class is logged as JSON text, a regression prediction as a JSON number."""
-    if sources.served is not None and sources.served.task:
-        return sources.served.task
+    """The task of the selected version: its bundle in the registry, or the served one when it is the served
+    version (or none is selected); else as logged: a class is JSON text, a regression prediction a number."""
+    served = sources.served
+    if served is not None and served.task and selection.version in (None, served.version):
+        return served.task
     versions = sources.registry_versions()
-    wanted = selection.version if selection.version in versions else (versions[-1] if versions else None)
-    if wanted is not None and sources.model_dir is not None:
+    wanted = selection.version if selection.version is not None else (versions[-1] if versions else None)
+    if wanted in versions and sources.model_dir is not None:
         try:
             task = BundleInfo.from_folder(sources.model_dir / wanted).task
         except DashboardError:

@@ -371,3 +371,31 @@ def test_odd_summary_files_are_read_without_failing(tmp_path: Path) -> None:
     (reports / "monitoring-20261121T000000Z-2.json").unlink()
     first = panels(["drift"], Sources(model_name="penguins", reports=reports), selection())["drift"]
     assert (first["drifted_columns"], first["drift_share"], first["per_column"], first["threshold"]) == ([], None, {}, None)
+
+
+def test_the_latest_row_is_the_latest_logged_not_the_last_written(url: str) -> None:
+    log_rows(url, [("r1", "2", "Gentoo", T0 + timedelta(hours=1))])  # written first, logged later: the answer that counts
+    log_rows(url, [("r1", "2", "Adelie", T0)])  # written later by another worker, logged earlier
+    write_labels(url, [("r1", "Adelie")])
+    assert panels(["labels"], sources(url), selection())["labels"]["accuracy_total"] == 0.0
+
+
+def test_regression_actual_vs_predicted_leaves_out_predictions_that_are_not_numbers(url: str) -> None:
+    log_rows(url, [("a", "2", None, T0), ("b", "2", 5.0, T0)])
+    write_labels(url, [("a", 1.0), ("b", 7.0)])
+    labelled = panels(["labels"], sources(url, card("2", "regression", "rmse")), selection())["labels"]
+    assert (labelled["labelled_total"], labelled["predicted_mean"], labelled["actual_mean"]) == (1, [5.0], [7.0])
+    log_rows(url, [("c", "3", None, T0)])
+    nothing = panels(["predictions"], sources(url, card("2", "regression", "rmse")), selection(version="3"))["predictions"]
+    assert nothing == {"state": "empty", "message": "none of the 1 predictions in this window is a number"}
+
+
+def test_the_task_follows_the_selected_version(tmp_path: Path, url: str) -> None:
+    models = tmp_path / "models"
+    write_bundle_card(models, "1")  # classification
+    log_rows(url, [("a", "1", "Adelie", T0), ("b", "2", 3.5, T0)])
+    here = sources(url, card("2", "regression", "rmse"), models=models)
+    assert panels(["predictions"], here, selection(version="1"))["predictions"]["classes"][0]["class"] == "Adelie"
+    assert panels(["predictions"], here, selection(version="2"))["predictions"]["task"] == "regression"
+    unknown = panels(["predictions"], here, selection(version="9"))["predictions"]  # not in the registry: as logged
+    assert unknown == {"state": "empty", "message": "no predictions of version 9 logged yet"}

@@ -43,9 +43,12 @@ def test_the_page_and_the_api_answer_on_odd_files_with_nan_as_null(client: TestC
 
 
 def test_each_panel_has_its_own_endpoint_and_bad_parameters_are_422(client: TestClient) -> None:
-    for panel in ("model", "volume", "predictions", "labels", "drift"):
-        body = client.get(f"/dashboard/api/{panel}", params={"window": "7d"}).json()
-        assert body["panel"] == panel and body["selection"]["window"] == "7d" and "state" in body
+    expected = {"model": "ok", "volume": "empty", "predictions": "empty", "labels": "empty", "drift": "ok"}
+    for panel, state in expected.items():
+        answer = client.get(f"/dashboard/api/{panel}", params={"window": "7d"})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert (body["panel"], body["selection"]["window"], body["state"]) == (panel, "7d", state)
     bad = client.get("/dashboard/api/model", params={"window": "7d", "colour": "red"})
     assert bad.status_code == 422
     assert bad.json() == {"detail": "query parameter 'colour' is not known; use: window, since, until, version"}
@@ -87,3 +90,33 @@ def test_the_service_serves_the_dashboard_unless_switched_off(trained) -> None: 
     with TestClient(create_app(bundle, ServiceConfig(dashboard=False))) as off:
         assert off.get("/dashboard").status_code == 404 and off.get("/dashboard/api").status_code == 404
         assert "/dashboard/api/drift" not in off.get("/openapi.json").json()["paths"]
+
+
+def test_a_regression_model_page_draws_its_histogram_and_two_lines(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from ml_project.prediction_log import LoggedPrediction, PredictionLog, write_labels
+
+    from .test_dashboard import card
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    start = datetime(2026, 11, 20)
+    with PredictionLog(url) as log:
+        log.write([LoggedPrediction(f"r{i}", "penguins", "2", {"x": i}, 3000.0 + 10 * i, logged_at=start + timedelta(hours=i)) for i in range(48)])
+        log.write([LoggedPrediction("c1", "penguins", "1", {"x": 0}, "Adelie", logged_at=start)])
+    write_labels(url, [(f"r{i}", 3005.0 + 10 * i) for i in range(0, 48, 2)])
+    models = tmp_path / "models"
+    write_bundle_card(models, "1")
+    (models / "penguins" / "1" / "model.json").write_text(json.dumps({"model_name": "penguins", "version": "1", "task": "classification", "rows": "many"}))
+    sources = Sources(model_name="penguins", served=card("2", "regression", "rmse"), log_url=url, models=models)
+    client = TestClient(create_dashboard_app(sources))
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "<h2>Prediction distribution" in page.text
+    figures = json.loads(page.text.split('<script type="application/json" id="figures">')[1].split("</script>")[0])
+    assert sum(figures["chart-predictions"]["data"][0]["y"]) == 49 - 1  # the class name of version 1 is not a number
+    assert figures["chart-predictions"]["layout"]["title"]["text"] == "predicted values (mean 3235, 1 not numbers)"
+    lines = figures["chart-labels"]["data"]
+    assert [line["name"] for line in lines] == ["actual (mean)", "predicted (mean)"]
+    assert "24 labelled, MAE 5" in figures["chart-labels"]["layout"]["title"]["text"]
+    other = client.get("/dashboard", params={"version": "1"})  # a classification version: its class mix, and its odd card
+    assert other.status_code == 200 and "<h2>Class mix" in other.text
