@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -38,10 +37,10 @@ from ml_project.dashboard import (
     DashboardError,
     Selection,
     Sources,
-    jsonable,
     panels,
     parse_selection,
 )
+from ml_project.prediction_log import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -411,7 +410,7 @@ def standalone_sources(config: Any, model: str | None) -> Sources:
 def main(config: Any, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from deployment.runtime import port_problem
+    from deployment.runtime import exit_0_on_sigterm, port_problem
     from ml_project.config import ConfigError
 
     host = args.host or config.service.host
@@ -422,8 +421,7 @@ def main(config: Any, args: argparse.Namespace) -> int:
     sources = standalone_sources(config, args.model)
     print(f"dashboard of model {sources.model_name}: http://{host}:{port}/dashboard", flush=True)
     print(f"prediction log: {sources.log_url or 'off'}; registry: {sources.models}; reports: {sources.reports}", flush=True)
-    # uvicorn stops cleanly on SIGTERM, then re-raises it to the handler it found: ours makes that exit 0.
-    signal.signal(signal.SIGTERM, lambda signum, frame: logger.info("stopped by signal %d", signum))
+    exit_0_on_sigterm()
     uvicorn.run(create_dashboard_app(sources), host=host, port=port, log_level="warning", access_log=False)
     return 0
 

@@ -270,6 +270,12 @@ def check_health(port: int, timeout: float = 3.0) -> int:
     return 0 if status == 200 else 1
 
 
+def exit_0_on_sigterm() -> None:
+    """uvicorn drains connections on SIGTERM, then re-raises the signal to the handler it found; a
+    handler of ours (instead of the default, which kills) turns that clean stop into exit 0."""
+    signal.signal(signal.SIGTERM, _stopped)
+
+
 def _stopped(signum: int, frame: Any) -> None:
     logger.info("stopped by signal %d after draining requests", signum)
 
@@ -299,9 +305,7 @@ def run_server(
         "access_log": False,
         "timeout_graceful_shutdown": 30,
     }
-    # uvicorn drains connections on SIGTERM, then re-raises the signal to the handler it found; a
-    # handler of ours (instead of the default, which kills) turns that clean stop into exit 0.
-    signal.signal(signal.SIGTERM, _stopped)
+    exit_0_on_sigterm()
     listening = f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM"
     if settings.workers == 1:
         app = create_app(bundle, settings, log, served_as, sagemaker=sagemaker, registry=registry, reports=reports)

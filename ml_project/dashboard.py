@@ -25,8 +25,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,9 +38,13 @@ from ml_project.prediction_log import (
     NoPredictionLog,
     PredictionLogError,
     has_labels_table,
+    jsonable,
     labels,
+    naive_utc,
+    one_line,
     predictions,
     reading,
+    shown_url,
 )
 
 __all__ = [
@@ -68,6 +71,7 @@ LEADERBOARD_ROWS = 10
 VERSION_LENGTH = 128
 SUMMARY = re.compile(r"^monitoring-(?!holdout-)[A-Za-z0-9._-]+\.json$")
 REPORT = re.compile(r"^(drift|quality)-[A-Za-z0-9._-]+\.html$")
+LOG_OFF = "the prediction log is off (prediction_log.enabled = false)"
 EARLIEST, LATEST = datetime(1970, 1, 1), datetime(9999, 1, 1)  # bounds of since and until
 _Span = tuple[datetime, datetime, int]  # first and last logged_at in the selection, and its count
 
@@ -115,7 +119,6 @@ class BundleInfo:
     metrics: dict[str, Any]
     leaderboard: list[dict[str, Any]] | None
     task: str
-    path: str | None = None
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> BundleInfo:
@@ -128,7 +131,6 @@ class BundleInfo:
             metrics=dict(bundle.metrics),
             leaderboard=None if board is None else _records(board.head(LEADERBOARD_ROWS).to_dict("records")),
             task=bundle.schema.task,
-            path=None if bundle.path is None else str(bundle.path),
         )
 
     @classmethod
@@ -150,7 +152,6 @@ class BundleInfo:
             metrics=metrics,
             leaderboard=board,
             task=str(card.get("task", "")),
-            path=str(folder),
         )
 
 
@@ -164,7 +165,6 @@ class Sources:
     log_url: str | None = None
     models: Path | None = None  # the registry: <paths.output>/models
     reports: Path | None = None  # monitoring summaries and evidently HTML: <paths.output>/reports
-    log_off_reason: str = "the prediction log is off (prediction_log.enabled = false)"
 
     @property
     def model_dir(self) -> Path | None:
@@ -195,7 +195,7 @@ class Sources:
 
 def parse_selection(params: Mapping[str, str], now: datetime | None = None) -> Selection:
     """The query parameters window, since, until (ISO 8601, UTC when no offset) and version, checked."""
-    now = _naive(now or datetime.now(timezone.utc))
+    now = naive_utc(now or datetime.now(timezone.utc))
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:
         raise DashboardError(f"query parameter '{unknown[0]}' is not known; use: {', '.join(PARAMETERS)}")
@@ -234,18 +234,18 @@ def panels(names: list[str], sources: Sources, selection: Selection) -> dict[str
 def _log_panels(names: list[str], sources: Sources, selection: Selection) -> dict[str, dict[str, Any]]:
     """The prediction log's panels, or each one's empty / off / unavailable state when the log cannot be read."""
     if sources.log_url is None:
-        return {name: _state("off", sources.log_off_reason) for name in names}
+        return {name: _state("off", LOG_OFF) for name in names}
     try:
         with reading(sources.log_url) as engine:
             try:
                 span = _span(engine, sources, selection)
             except Exception as error:  # the database went away, a driver error
-                return {name: _state("unavailable", f"prediction log {_safe(sources.log_url)}: {_one_line(error)}") for name in names}
+                return {name: _state("unavailable", f"prediction log {shown_url(str(sources.log_url))}: {one_line(error)}") for name in names}
             if span is None:
                 return {name: _empty_window(selection) for name in names}
             return {name: _guarded(name, engine, sources, selection, span) for name in names}
     except NoPredictionLog:
-        return {name: _state("empty", f"no predictions logged yet: no prediction log at {_safe(sources.log_url)}") for name in names}
+        return {name: _state("empty", f"no predictions logged yet: no prediction log at {shown_url(str(sources.log_url))}") for name in names}
     except PredictionLogError as error:  # cannot connect, a table of another shape
         return {name: _state("unavailable", str(error)) for name in names}
 
@@ -255,7 +255,7 @@ def _guarded(name: str, engine: Engine, sources: Sources, selection: Selection, 
     try:
         return LOG_PANELS[name](engine, sources, selection, span)
     except Exception as error:  # the database went away, a driver error, a dialect without time buckets
-        return _state("unavailable", f"prediction log {_safe(sources.log_url)}: {_one_line(error)}")
+        return _state("unavailable", f"prediction log {shown_url(str(sources.log_url))}: {one_line(error)}")
 
 
 # --- model card ---------------------------------------------------------------------------------------------
@@ -665,7 +665,7 @@ def _moment(params: Mapping[str, str], name: str) -> datetime | None:
         return None
     example = "such as 2026-11-23T12:00:00Z"
     try:
-        moment = _naive(datetime.fromisoformat(text.strip()))
+        moment = naive_utc(datetime.fromisoformat(text.strip()))
     except ValueError:
         raise DashboardError(f"query parameter {name} = '{text[:40]}' is not an ISO 8601 time {example}") from None
     except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
@@ -673,11 +673,6 @@ def _moment(params: Mapping[str, str], name: str) -> datetime | None:
     if not EARLIEST <= moment <= LATEST:
         raise DashboardError(f"query parameter {name} = '{text[:40]}' is not between 1970 and 9999, {example}")
     return moment
-
-
-def _naive(moment: datetime) -> datetime:
-    """`moment` as naive UTC (a naive one is UTC already)."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -744,32 +739,3 @@ def _metrics(value: Any) -> dict[str, float | None]:
 def _records(rows: list[dict[Any, Any]]) -> list[dict[str, Any]]:
     """Leaderboard rows with JSON-safe values (NaN as None, numpy scalars as Python numbers)."""
     return [jsonable(row) for row in rows]
-
-
-def jsonable(value: Any) -> Any:
-    """A copy strict JSON can hold: NaN and infinity as None, numpy scalars as numbers, keys as text."""
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _safe(url: str | None) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url or "").render_as_string(hide_password=True)
-    except Exception:  # a malformed URL is shown as given
-        return str(url)
-
-
-def _one_line(error: BaseException) -> str:
-    orig = getattr(error, "orig", None)
-    source = orig if isinstance(orig, BaseException) else error
-    text = str(source).strip().splitlines()
-    return text[0] if text else type(source).__name__

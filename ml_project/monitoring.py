@@ -19,7 +19,6 @@ the picture (confusion matrix, per-class scores) beside them.
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from ml_project.artifacts import Bundle
 from ml_project.ingestion import DataError, read_table, require_columns
+from ml_project.prediction_log import jsonable
 from ml_project.validation import InputSchema, coerce_datetime
 
 LOG_COLUMNS = ["prediction", "probabilities", "request_id", "model_version", "logged_at"]
@@ -209,7 +209,7 @@ def write_reports(
         quality.save_html(str(paths["quality_html"]))
     paths["summary_json"] = folder / f"monitoring-{stamp}.json"
     content = {**summary, "reports": {name: str(path) for name, path in paths.items()}}
-    paths["summary_json"].write_text(json.dumps(_jsonable(content), indent=2, allow_nan=False) + "\n")
+    paths["summary_json"].write_text(json.dumps(jsonable(content), indent=2, allow_nan=False) + "\n")
     return paths
 
 
@@ -336,19 +336,6 @@ def _free_stamp(folder: Path, stamp: str) -> str:
         number += 1
         candidate = f"{stamp}-{number}"
     return candidate
-
-
-def _jsonable(value: Any) -> Any:
-    """A copy of `value` that strict JSON can hold: numpy scalars as Python numbers, NaN and infinity as null."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def holdout_reports(bundle: Bundle, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame, folder: Path) -> dict[str, Path]:

@@ -82,8 +82,12 @@ __all__ = [
     "PredictionLog",
     "PredictionLogError",
     "count_predictions",
+    "jsonable",
+    "naive_utc",
+    "one_line",
     "read_predictions",
     "reading",
+    "shown_url",
     "write_labels",
 ]
 
@@ -222,7 +226,7 @@ class PredictionLog:
         now = datetime.now(timezone.utc)
         with self._lock:
             if self._closed:
-                raise PredictionLogError(f"prediction log {_safe(self.url)}: write after close")
+                raise PredictionLogError(f"prediction log {shown_url(self.url)}: write after close")
             self._queue.put((tuple(records), now))
 
     def flush(self, timeout: float | None = None) -> None:
@@ -234,7 +238,7 @@ class PredictionLog:
                 return
             self._queue.put(done)
         if not done.wait(timeout):
-            raise PredictionLogError(f"prediction log {_safe(self.url)}: flush not finished within {timeout} s")
+            raise PredictionLogError(f"prediction log {shown_url(self.url)}: flush not finished within {timeout} s")
 
     def close(self) -> None:
         """Write everything queued, stop the writer thread and release the engine; calling it again does nothing."""
@@ -259,7 +263,7 @@ class PredictionLog:
 
     def __repr__(self) -> str:
         """Show the URL and the counters."""
-        return f"PredictionLog({_safe(self.url)!r}, written={self._written}, failed={self._failed})"
+        return f"PredictionLog({shown_url(self.url)!r}, written={self._written}, failed={self._failed})"
 
     def _run(self) -> None:
         """Writer thread: collect a batch, commit it, release waiting flushes; until told to stop."""
@@ -270,7 +274,7 @@ class PredictionLog:
                 for start in range(0, len(batch), self.batch_size):
                     self._commit(batch[start : start + self.batch_size])
             except Exception:  # a bug here must not stop the writer and leave every later flush() hanging
-                logger.exception("prediction log %s: writer failed on a batch of %d", _safe(self.url), len(batch))
+                logger.exception("prediction log %s: writer failed on a batch of %d", shown_url(self.url), len(batch))
             finally:
                 for done in waiting:
                     done.set()
@@ -317,10 +321,10 @@ class PredictionLog:
         self._failed += len(rows)
         logger.error(
             "prediction log %s: lost %d predictions after %d attempts: %s",
-            _safe(self.url),
+            shown_url(self.url),
             len(rows),
             len(RETRY_DELAYS) + 1,
-            _one_line(error),
+            one_line(error),
         )
 
 
@@ -332,9 +336,9 @@ def read_predictions(
 
     query = select(predictions).order_by(predictions.c.logged_at, predictions.c.id)
     if start is not None:
-        query = query.where(predictions.c.logged_at >= _naive_utc(start))
+        query = query.where(predictions.c.logged_at >= naive_utc(start))
     if end is not None:
-        query = query.where(predictions.c.logged_at < _naive_utc(end))
+        query = query.where(predictions.c.logged_at < naive_utc(end))
     if model_name is not None:
         query = query.where(predictions.c.model_name == model_name)
     with reading(url) as engine, engine.connect() as connection:
@@ -383,7 +387,7 @@ def write_labels(url: str, pairs: Sequence[tuple[str, Any]], received_at: dateti
         latest[key] = label
     if skipped:
         logger.warning("labels: %d pairs skipped: no label, or a request id no prediction has (1 to 64 characters)", skipped)
-    moment = _naive_utc(received_at or datetime.now(timezone.utc))
+    moment = naive_utc(received_at or datetime.now(timezone.utc))
     rows = [{"request_id": key, "label": _dumps(value), "received_at": moment} for key, value in latest.items()]
     engine = _open_engine(url, for_writing=True)
     try:
@@ -397,7 +401,7 @@ def write_labels(url: str, pairs: Sequence[tuple[str, Any]], received_at: dateti
     except PredictionLogError:
         raise
     except Exception as error:  # cannot connect, read-only file, a labels table of another shape
-        raise PredictionLogError(f"prediction log {_safe(url)}: cannot store labels: {_one_line(error)}") from error
+        raise PredictionLogError(f"prediction log {shown_url(url)}: cannot store labels: {one_line(error)}") from error
     finally:
         engine.dispose()
     return len(rows)
@@ -423,12 +427,12 @@ def _open_engine(url: str, *, for_writing: bool) -> Engine:
         if for_writing:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(database).is_file():
-            raise NoPredictionLog(f"prediction log {_safe(url)}: no such database file {database}")
+            raise NoPredictionLog(f"prediction log {shown_url(url)}: no such database file {database}")
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
     except PredictionLogError:
         raise
     except Exception as error:  # unknown dialect, missing driver, malformed URL, folder that is a file
-        raise PredictionLogError(f"prediction log {_safe(url)}: cannot open: {_one_line(error)}") from error
+        raise PredictionLogError(f"prediction log {shown_url(url)}: cannot open: {one_line(error)}") from error
     if for_writing:
         event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
@@ -458,7 +462,7 @@ def _ensure_table(engine: Engine, url: str) -> None:
             with engine.begin() as connection:
                 connection.execute(CreateIndex(index, if_not_exists=True))
         except Exception as error:  # e.g. MySQL indexes no TEXT column without a prefix length
-            logger.warning("prediction log %s: index %s not created: %s", _safe(url), index.name, _one_line(error))
+            logger.warning("prediction log %s: index %s not created: %s", shown_url(url), index.name, one_line(error))
 
 
 def _check_table(engine: Engine, url: str, cause: Exception | None = None) -> None:
@@ -468,15 +472,15 @@ def _check_table(engine: Engine, url: str, cause: Exception | None = None) -> No
             inspector = inspect(connection)
             columns = [column["name"] for column in inspector.get_columns(TABLE)] if inspector.has_table(TABLE) else []
     except Exception as error:  # cannot connect, not a database
-        raise PredictionLogError(f"prediction log {_safe(url)}: cannot open: {_one_line(cause or error)}") from error
+        raise PredictionLogError(f"prediction log {shown_url(url)}: cannot open: {one_line(cause or error)}") from error
     if not columns:
-        reason = f"cannot create table {TABLE!r}: {_one_line(cause)}" if cause else f"no table {TABLE!r}"
+        reason = f"cannot create table {TABLE!r}: {one_line(cause)}" if cause else f"no table {TABLE!r}"
         kind = PredictionLogError if cause else NoPredictionLog
-        raise kind(f"prediction log {_safe(url)}: {reason}") from cause
+        raise kind(f"prediction log {shown_url(url)}: {reason}") from cause
     expected = [column.name for column in predictions.columns]
     if sorted(columns) != sorted(expected):
         raise PredictionLogError(
-            f"prediction log {_safe(url)}: table {TABLE!r} has columns {columns}, expected {expected}"
+            f"prediction log {shown_url(url)}: table {TABLE!r} has columns {columns}, expected {expected}"
         )
 
 
@@ -497,7 +501,7 @@ def _encode_all(batch: list[tuple[LoggedPrediction, datetime]]) -> Iterator[dict
         try:
             yield _encode(record, now)
         except Exception as error:  # e.g. a name longer than the column; one bad record must not sink the batch
-            logger.error("prediction log: lost prediction %r: %s", record.request_id, _one_line(error))
+            logger.error("prediction log: lost prediction %r: %s", record.request_id, one_line(error))
 
 
 def _encode(record: LoggedPrediction, now: datetime) -> dict[str, Any]:
@@ -507,7 +511,7 @@ def _encode(record: LoggedPrediction, now: datetime) -> dict[str, Any]:
             raise ValueError(f"{name} is longer than {NAME_LENGTH} characters")
     probabilities = record.probabilities
     return {
-        "logged_at": _naive_utc(record.logged_at or now),
+        "logged_at": naive_utc(record.logged_at or now),
         "request_id": record.request_id,
         "model_name": record.model_name,
         "model_version": record.model_version,
@@ -523,7 +527,7 @@ def _dumps(value: Any) -> str:
     try:
         return _ENCODER.encode(value)
     except (ValueError, TypeError):
-        return _ENCODER.encode(_jsonable(value))
+        return _ENCODER.encode(jsonable(value))
 
 
 def _json_default(value: Any) -> Any:
@@ -537,24 +541,24 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A JSON-ready copy of `value` with NaN and infinity as None and every key a string."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return _jsonable(_json_default(value))
+        return [jsonable(item) for item in value]
+    return jsonable(_json_default(value))
 
 
 # Built once: json.dumps with options builds a new encoder per call, which doubles the cost of a row.
 _ENCODER = json.JSONEncoder(allow_nan=False, default=_json_default)
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     """`moment` in UTC without tzinfo; a naive datetime is taken to be UTC already."""
     if moment.tzinfo is None:
         return moment
@@ -567,7 +571,7 @@ def _in_memory(url: URL) -> bool:
     return database in ("", ":memory:") or "mode=memory" in database
 
 
-def _safe(url: str) -> str:
+def shown_url(url: str) -> str:
     """The URL with any password hidden, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -575,7 +579,7 @@ def _safe(url: str) -> str:
         return url
 
 
-def _one_line(error: BaseException | None) -> str:
+def one_line(error: BaseException | None) -> str:
     """The first line of an exception's message, with its type when the message is empty."""
     if error is None:
         return "unknown error"

@@ -35,7 +35,7 @@ from ml_project.monitoring import (
     usable_labels,
     write_reports,
 )
-from ml_project.prediction_log import PredictionLogError, read_predictions, write_labels
+from ml_project.prediction_log import PredictionLogError, read_predictions, shown_url, write_labels
 
 NAME = "monitoring_production_data_local"
 RUN = RunConfig(mode="prediction", data="production", environment="local")
@@ -62,7 +62,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     if len(frame) < config.monitoring.min_rows:
         of = f" version {args.model_version}" if args.model_version else ""
         raise DataError(
-            f"data error: prediction log {_shown(url)} holds {len(frame)} predictions of model {bundle.model_name}{of} "
+            f"data error: prediction log {shown_url(url)} holds {len(frame)} predictions of model {bundle.model_name}{of} "
             f"{window}; monitoring.min_rows = {config.monitoring.min_rows}"
         )
     reference = pd.read_parquet(reference_file)
@@ -74,7 +74,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
         "created_at": datetime.now(timezone.utc).isoformat(),
         "model_name": bundle.model_name,
         "reference": {"model_version": bundle.version, "path": str(reference_file), "rows": len(reference)},
-        "prediction_log": _shown(url),
+        "prediction_log": shown_url(url),
         "window": {
             "since": args.since.isoformat() if args.since else None,
             "until": args.until.isoformat() if args.until else None,
@@ -90,7 +90,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     paths = write_reports(config.paths.reports, stamp, summary, drift_snapshot, quality_snapshot)
     print(f"model {bundle.model_name}: reference {len(reference)} rows of version {bundle.version}")
-    print(f"prediction log {_shown(url)}: {len(frame)} predictions {window}")
+    print(f"prediction log {shown_url(url)}: {len(frame)} predictions {window}")
     print("model versions: " + ", ".join(f"{version} ({count})" for version, count in versions.items()))
     for line in [*drift_lines(drift), *_quality_lines(quality)]:
         print(line)
@@ -141,13 +141,6 @@ def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
 def _when(moment: datetime | None, unset: str = "") -> str:
     """A window bound as printed: UTC to the second, or `unset` when the flag was not given."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else unset
-
-
-def _shown(url: str) -> str:
-    """The prediction log URL with any password hidden, for printing and the summary."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _moment(text: str) -> datetime:
