@@ -1,4 +1,4 @@
-"""The FastAPI prediction service: a thin HTTP skin over `ml_project.serving.Scorer`.
+"""The FastAPI prediction service: a thin HTTP skin over `ml_project.online_scoring.Scorer`.
 
 `create_app(bundle, settings, log)` takes a bundle that is already loaded and verified, so the
 port never opens before the model is ready. Every deployment target (local, docker, heroku,
@@ -37,7 +37,7 @@ from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
 from ml_project.dashboard import BundleInfo, Sources
 from ml_project.prediction_log import PredictionLog, PredictionLogError
-from ml_project.serving import (
+from ml_project.online_scoring import (
     REQUEST_ID_PATTERN,
     MicroBatcher,
     ParsedRecord,

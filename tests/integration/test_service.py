@@ -66,7 +66,7 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(server: Server, mode: 
         "POST /predict",
     ]
     # A list with some schema-violating records is answered 200 by contract (the valid ones are
-    # predicted, the others carry their errors; tests/code/test_serving.py pins that), which
+    # predicted, the others carry their errors; tests/code/test_online_scoring.py pins that), which
     # schemathesis' negative-data-rejection check counts as accepting bad data. Every other check runs.
     # The dashboard refuses since >= until and RFC 3339 leap seconds (422, one line), which OpenAPI cannot
     # express: schema-valid queries may be refused there. Every other check runs on it, no 5xx among them.

@@ -1,4 +1,4 @@
-"""Serving without a web framework: records checked against the bundle's schema, scored in micro-batches.
+"""Online scoring without a web framework: records checked against the bundle's schema, scored in micro-batches.
 
 The HTTP service (deployment/service.py) and the in-process production stream both call `Scorer`,
 so a record is validated, predicted and logged the same way wherever it comes from. The record
