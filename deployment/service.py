@@ -36,7 +36,6 @@ from deployment.dashboard import dashboard_router
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
 from ml_project.dashboard import BundleInfo, Sources
-from ml_project.prediction_log import PredictionLog, PredictionLogError
 from ml_project.online_scoring import (
     REQUEST_ID_PATTERN,
     MicroBatcher,
@@ -46,6 +45,7 @@ from ml_project.online_scoring import (
     Scorer,
     new_request_id,
 )
+from ml_project.prediction_log import PredictionLog, PredictionLogError
 
 logger = logging.getLogger(__name__)
 

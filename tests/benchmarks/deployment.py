@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests import runtime_env  # noqa: E402
-from tests.code.test_serving import RECORD  # noqa: E402
+from tests.code.test_online_scoring import RECORD  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.test_deployment import API_GATEWAY_V2  # noqa: E402
 

@@ -17,7 +17,7 @@ from ml_project.config import ServiceConfig
 from ml_project.prediction import predict_frame
 from ml_project.prediction_log import PredictionLog, count_predictions
 
-from .test_serving import FEATURES, RECORD
+from .test_online_scoring import FEATURES, RECORD
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from ml_project.prediction import predict_frame
 from ml_project.prediction_log import count_predictions
 
 from .. import runtime_env
-from ..code.test_serving import RECORD
+from ..code.test_online_scoring import RECORD
 from ..conftest import ROOT, Server, free_port, output_overrides, run_use_case
 
 pytestmark = pytest.mark.timeout(300)
