@@ -40,7 +40,7 @@ from ml_project.dashboard import (
     panels,
     parse_selection,
 )
-from ml_project.prediction_log import jsonable
+from ml_project.errors import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ def standalone_sources(config: Any, model: str | None) -> Sources:
 def main(config: Any, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from deployment.runtime import exit_0_on_sigterm, port_problem
+    from deployment.process import exit_0_on_sigterm, port_problem
     from ml_project.config import ConfigError
 
     host = args.host or config.service.host

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ml_project.errors import BundleError
 from ml_project.validation import InputSchema
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.jso
 # (trial parameters and CV scores) travels: the dashboard's model card shows it.
 NOT_SERVED = ("config.yaml", "reference.parquet", "training_quarantine.csv", "plots")
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
-
-
-class BundleError(Exception):
-    """A bundle that cannot be used (missing, incomplete, or changed after export): one line."""
 
 
 @dataclass(frozen=True)

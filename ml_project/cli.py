@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ml_project.artifacts import Bundle, BundleError, load_bundle, locate_bundle
-from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, ConfigError, RunConfig, load_config
-from ml_project.ingestion import DataError
-from ml_project.prediction_log import PredictionLogError
-from ml_project.streaming import ServiceUnavailable
+from ml_project.config import DEFAULT_USE_CASE_CONFIG, Config, RunConfig, load_config
+from ml_project.errors import BundleError, ConfigError, DataError, PredictionLogError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from ml_project.artifacts import Bundle
 
 logger = logging.getLogger("ml_project")
 
@@ -88,6 +89,8 @@ def run(
     try:
         config = load_config(args.config, args.overrides, run=run_config)
         log_file = setup_logging(config.paths.logs, name, args.log_level)
+        run = config.run
+        logger.debug("%s: %s on %s data, %s", name, run.mode, run.data, run.environment)
         logger.debug("config: %s", config.model_dump_json())
         return main(config, args)
     except USER_ERRORS as error:
@@ -122,6 +125,8 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_model(config: Config, given: Path | str | None) -> Bundle:
     """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name."""
+    from ml_project.artifacts import load_bundle, locate_bundle  # pandas and pyyaml: only for a use case that predicts
+
     return load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
 
 

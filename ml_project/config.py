@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ml_project.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROJECT_CONFIG = PROJECT_ROOT / "project_config.yaml"
 DEFAULT_USE_CASE_CONFIG = PROJECT_ROOT / "use_cases" / "configs" / "penguins_classification.yaml"
@@ -22,7 +24,11 @@ METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
     "regression": ("rmse", "mae", "r2", "mape"),
 }
-ALGORITHMS: dict[str, tuple[str, ...]] = {
+# The one place that says which way a metric points; the search, the leaderboard, the gate and the dashboard ask it.
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+# The algorithm names a config may choose, per task; modelling.SEARCH_SPACES holds each one's estimator and
+# search space (kept apart so that validating a config does not import scikit-learn; a test keeps them equal).
+ALGORITHM_NAMES: dict[str, tuple[str, ...]] = {
     "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"),
     "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
 }
@@ -30,8 +36,9 @@ DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
 
 
-class ConfigError(Exception):
-    """A configuration the user can fix: one line naming the key, the value and what was expected."""
+def greater_is_better(metric: str) -> bool:
+    """True when a higher value of `metric` (one of METRICS) is a better model."""
+    return metric not in LOWER_IS_BETTER
 
 
 class StrictModel(BaseModel):
@@ -110,7 +117,7 @@ class ModellingConfig(StrictModel):
 
     @property
     def greater_is_better(self) -> bool:
-        return self.metric not in ("log_loss", "rmse", "mae", "mape")
+        return greater_is_better(self.metric)
 
 
 class PredictionConfig(StrictModel):
@@ -279,7 +286,7 @@ class Config(StrictModel):
             return values  # pydantic names the key: "modelling = 5: Input should be a valid dictionary"
         modelling = dict(modelling)
         modelling.setdefault("metric", DEFAULT_METRIC[task])
-        modelling.setdefault("algorithms", list(ALGORITHMS[task]))
+        modelling.setdefault("algorithms", list(ALGORITHM_NAMES[task]))
         return {**values, "modelling": modelling}
 
     @model_validator(mode="after")
@@ -290,11 +297,11 @@ class Config(StrictModel):
                 f"modelling.metric = '{self.modelling.metric}' is not one of: {', '.join(METRICS[task])} ({task})"
             )
         if not self.modelling.algorithms:
-            raise ValueError("modelling.algorithms is empty: name at least one of: " + ", ".join(ALGORITHMS[task]))
+            raise ValueError("modelling.algorithms is empty: name at least one of: " + ", ".join(ALGORITHM_NAMES[task]))
         for algorithm in self.modelling.algorithms:
-            if algorithm not in ALGORITHMS[task]:
+            if algorithm not in ALGORITHM_NAMES[task]:
                 raise ValueError(
-                    f"modelling.algorithms: '{algorithm}' is not one of: {', '.join(ALGORITHMS[task])} ({task})"
+                    f"modelling.algorithms: '{algorithm}' is not one of: {', '.join(ALGORITHM_NAMES[task])} ({task})"
                 )
         if self.modelling.holdout_split == "latest" and not self.data.features.datetime:
             raise ValueError("modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by")

@@ -34,18 +34,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, Float, and_, case, cast, func, literal, literal_column, select
 from sqlalchemy.sql import ColumnElement
 
-from ml_project.prediction_log import (
-    NoPredictionLog,
-    PredictionLogError,
-    has_labels_table,
-    jsonable,
-    labels,
-    naive_utc,
-    one_line,
-    predictions,
-    reading,
-    shown_url,
-)
+from ml_project.config import greater_is_better
+from ml_project.errors import DashboardError, NoPredictionLog, PredictionLogError, jsonable, naive_utc, one_line
+from ml_project.prediction_log import has_labels_table, labels, predictions, reading, shown_url
 
 __all__ = [
     "PANELS",
@@ -74,10 +65,6 @@ REPORT = re.compile(r"^(drift|quality)-[A-Za-z0-9._-]+\.html$")
 LOG_OFF = "the prediction log is off (prediction_log.enabled = false)"
 EARLIEST, LATEST = datetime(1970, 1, 1), datetime(9999, 1, 1)  # bounds of since and until
 _Span = tuple[datetime, datetime, int]  # first and last logged_at in the selection, and its count
-
-
-class DashboardError(Exception):
-    """A query parameter the dashboard cannot use: one line naming it."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +131,7 @@ class BundleInfo:
                 with (folder / "leaderboard.csv").open(newline="") as handle:
                     board = _records([_typed(row) for _, row in zip(range(LEADERBOARD_ROWS), csv.DictReader(handle))])
         except (OSError, ValueError) as error:
-            raise DashboardError(f"bundle {folder.name}: cannot read its card: {str(error).splitlines()[0]}") from None
+            raise DashboardError(f"bundle {folder.name}: cannot read its card: {one_line(error)}") from None
         return cls(
             model_name=str(card.get("model_name", folder.parent.name)),
             version=str(card.get("version", folder.name)),
@@ -298,7 +285,7 @@ def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
         "trained_at": info.card.get("trained_at"),
         "rows": _mapping(info.card.get("rows")),
         "metric": metric,
-        "greater_is_better": metric not in ("log_loss", "rmse", "mae", "mape"),
+        "greater_is_better": greater_is_better(metric),
         "holdout_metrics": _metrics(info.metrics.get("holdout")),
         "cv_metrics": _metrics(info.metrics.get("cv")),
         "leaderboard": board,

@@ -9,12 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from ml_project.config import DataConfig
+from ml_project.errors import DataError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 
-
-class DataError(Exception):
-    """Input data the user can fix (missing file or column, unsupported format): one line."""
 
 
 def _file_format(path: Path) -> str:

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
 from sklearn.pipeline import Pipeline
 
-from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
+from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig, greater_is_better
 from ml_project.evaluation import available_metrics
 from ml_project.ingestion import DataError
 from ml_project.preprocessing import Encoding, build_preprocessor
@@ -83,7 +83,7 @@ def _ridge_space(trial: Any) -> dict[str, Any]:
 FOREST_DEFAULTS = {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 1, "max_features": "sqrt"}
 BOOSTING_DEFAULTS = {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "l2_regularization": 1e-6}
 
-ALGORITHMS: dict[str, dict[str, Algorithm]] = {
+SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
     "classification": {
         "baseline": Algorithm(lambda p, seed: DummyClassifier(strategy="prior"), "onehot", {}, _no_params),
         "random_forest": Algorithm(
@@ -175,7 +175,7 @@ def build_pipeline(
     algorithm: str, params: dict[str, Any], data: DataConfig, preprocessing: PreprocessingConfig, seed: int
 ) -> Pipeline:
     """Features, preprocessing and estimator as ONE pipeline: the artifact that is exported and served."""
-    spec = ALGORITHMS[data.task][algorithm]
+    spec = SEARCH_SPACES[data.task][algorithm]
     return Pipeline(
         [
             ("preprocess", build_preprocessor(data.features, preprocessing, spec.encoding)),
@@ -230,7 +230,7 @@ def search(
         scores = cross_validate(pipeline, X, y, cv=folds, scoring=scoring, n_jobs=modelling.n_jobs, error_score="raise")
         row: dict[str, Any] = {"trial": len(rows), "algorithm": algorithm, "params": json.dumps(params, sort_keys=True)}
         for name in metric_names:
-            values = scores[f"test_{name}"] * (-1.0 if SCORERS[name].startswith("neg_") else 1.0)
+            values = scores[f"test_{name}"] * (1.0 if greater_is_better(name) else -1.0)  # sklearn negates the others
             row[f"mean_{name}"] = float(np.mean(values))
             row[f"std_{name}"] = float(np.std(values))
         row["fit_time_s"] = float(np.sum(scores["fit_time"]))
@@ -243,8 +243,8 @@ def search(
             modelling.n_trials, len(modelling.algorithms), modelling.n_trials,
         )
     candidates = modelling.algorithms[: modelling.n_trials]
-    fixed = [algorithm for algorithm in candidates if not ALGORITHMS[data.task][algorithm].defaults]
-    tuned = [algorithm for algorithm in modelling.algorithms if ALGORITHMS[data.task][algorithm].defaults]
+    fixed = [algorithm for algorithm in candidates if not SEARCH_SPACES[data.task][algorithm].defaults]
+    tuned = [algorithm for algorithm in modelling.algorithms if SEARCH_SPACES[data.task][algorithm].defaults]
     for algorithm in fixed:
         score_candidate(algorithm, {})
     remaining = modelling.n_trials - len(rows)
@@ -252,7 +252,7 @@ def search(
 
         def objective(trial: Any) -> float:
             algorithm = trial.suggest_categorical("algorithm", tuned)
-            return score_candidate(algorithm, ALGORITHMS[data.task][algorithm].sample(trial))
+            return score_candidate(algorithm, SEARCH_SPACES[data.task][algorithm].sample(trial))
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
@@ -260,7 +260,7 @@ def search(
             sampler=optuna.samplers.TPESampler(seed=modelling.seed),
         )
         for algorithm in [a for a in candidates if a in tuned]:
-            defaults = ALGORITHMS[data.task][algorithm].defaults
+            defaults = SEARCH_SPACES[data.task][algorithm].defaults
             study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{k}": v for k, v in defaults.items()}})
         study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
 

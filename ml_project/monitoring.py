@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ml_project.artifacts import Bundle
+from ml_project.errors import jsonable
 from ml_project.ingestion import DataError, read_table, require_columns
-from ml_project.prediction_log import jsonable
 from ml_project.validation import InputSchema, coerce_datetime
 
 LOG_COLUMNS = ["prediction", "probabilities", "request_id", "model_version", "logged_at"]

@@ -21,7 +21,7 @@ not make a whole batch of other rows fail; consumers joining labels keep the lat
     request_id    VARCHAR(64) NOT NULL, indexed
     model_name    VARCHAR(128) NOT NULL
     model_version VARCHAR(128) NOT NULL
-    source        VARCHAR(16) NOT NULL                 (service | stream | batch)
+    source        VARCHAR(16) NOT NULL                 (service | stream)
     features      TEXT NOT NULL                        (JSON object)
     prediction    TEXT NOT NULL                        (JSON scalar: numbers round-trip exactly)
     probabilities TEXT NULL                            (JSON object of class -> probability)
@@ -47,7 +47,7 @@ import time as clock
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from ml_project.errors import NoPredictionLog, PredictionLogError, json_default, jsonable, naive_utc, one_line
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -94,7 +96,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TABLE = "predictions"
-SOURCES = ("service", "stream", "batch")
+SOURCES = ("service", "stream")  # batch scoring writes files, not the log
 REQUEST_ID_LENGTH = 64
 NAME_LENGTH = 128
 # Seconds to wait before each retry of a failed batch; after the last one the batch is counted as lost.
@@ -140,14 +142,6 @@ FIXED_COLUMNS = [
     "probabilities",
     "features",
 ]
-
-
-class PredictionLogError(Exception):
-    """One line naming the URL and what went wrong (cannot connect, not a database, table of another shape)."""
-
-
-class NoPredictionLog(PredictionLogError):
-    """Nothing was logged there yet: no SQLite file, or a database without the predictions table."""
 
 
 @dataclass(frozen=True)
@@ -530,39 +524,8 @@ def _dumps(value: Any) -> str:
         return _ENCODER.encode(jsonable(value))
 
 
-def _json_default(value: Any) -> Any:
-    """JSON stand-in for a type json does not know: dates as ISO strings, numpy as Python, NaT/NA as None."""
-    if isinstance(value, (datetime, date, time)):
-        return None if value != value else value.isoformat()
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    if type(value).__name__ == "NAType":  # pandas.NA, without importing pandas
-        return None
-    return str(value)
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy of `value` with NaN and infinity as None and every key a string."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
-        return value
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    return jsonable(_json_default(value))
-
-
 # Built once: json.dumps with options builds a new encoder per call, which doubles the cost of a row.
-_ENCODER = json.JSONEncoder(allow_nan=False, default=_json_default)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """`moment` in UTC without tzinfo; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+_ENCODER = json.JSONEncoder(allow_nan=False, default=json_default)
 
 
 def _in_memory(url: URL) -> bool:
@@ -577,13 +540,3 @@ def shown_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # a malformed URL is shown as given; it cannot be parsed to find a password
         return url
-
-
-def one_line(error: BaseException | None) -> str:
-    """The first line of an exception's message, with its type when the message is empty."""
-    if error is None:
-        return "unknown error"
-    orig = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error; its own message is clearer
-    source = orig if isinstance(orig, BaseException) else error
-    text = str(source).strip().splitlines()
-    return text[0] if text else type(source).__name__

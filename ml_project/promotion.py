@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 
-from ml_project import evaluation
 from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle, point_link
 
 logger = logging.getLogger(__name__)
@@ -127,6 +126,10 @@ def unseen_rows(holdout_rows: pd.DataFrame, champion: Bundle) -> pd.DataFrame:
 
 def score_on(pipeline: Any, rows: pd.DataFrame, features: list[str], target: str, task: str, metric: str) -> float:
     """`metric` of a fitted pipeline on `rows`; NaN when it cannot be computed (e.g. a class it never saw)."""
+    from ml_project import (
+        evaluation,  # scikit-learn and matplotlib: only when the gate scores, not to import the module
+    )
+
     try:
         scores = evaluation.evaluate(pipeline, rows[features], rows[target], task)
     except ValueError as error:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ml_project.artifacts import Bundle, load_bundle
 from ml_project.config import PROJECT_ROOT, ConfigError, SparkConfig
+from ml_project.errors import SparkUnavailable
 from ml_project.ingestion import DataError, require_columns
 from ml_project.prediction import ID_COLUMN, PredictionCounts, predict_frame
 from ml_project.validation import QUARANTINE_COLUMNS
@@ -37,9 +38,6 @@ POSITION = "__position"
 PARTITION_BITS = 33  # monotonically_increasing_id(): partition index << 33 | position in the partition
 _EXECUTOR_BUNDLES: dict[str, Bundle] = {}  # per Python worker: each bundle is loaded (and verified) once
 
-
-class SparkUnavailable(ConfigError):
-    """pyspark or Java missing: one line saying what to install."""
 
 
 def start_session(settings: SparkConfig, master: str | None = None, app_name: str = "ml_project") -> Any:
@@ -288,17 +286,3 @@ def _write(frame: Any, uri: str, file_format: str) -> None:
     if file_format == "csv":
         writer = writer.option("header", "true")
     writer.format(file_format).save(uri)
-
-
-def read_output(uri: str | Path) -> pd.DataFrame:
-    """A Spark output folder (or a single-machine output file) as one pandas frame, in row order."""
-    path = Path(uri)
-    if path.is_dir():
-        parts = sorted(path.glob("part-*"))
-        if path.suffix == ".csv":
-            frames = [pd.read_csv(part, float_precision="round_trip") for part in parts]
-        else:
-            frames = [pd.read_parquet(part) for part in parts]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return pd.read_csv(path, float_precision="round_trip") if path.suffix == ".csv" else pd.read_parquet(path)
-

@@ -17,12 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ml_project.errors import ServiceUnavailable
 from ml_project.ingestion import iter_chunks, require_columns, table_columns
 from ml_project.validation import InputSchema
-
-
-class ServiceUnavailable(Exception):
-    """The service cannot be reached or is not ready: one line naming the URL."""
 
 
 def _plain(value: Any) -> Any:

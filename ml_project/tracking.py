@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ml_project.artifacts import Bundle
 from ml_project.config import Config
-from ml_project.promotion import Decision
+
+if TYPE_CHECKING:  # types only: importing them would load pandas, scikit-learn and matplotlib
+    from ml_project.artifacts import Bundle
+    from ml_project.promotion import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,9 @@ def log_modelling_run(
         "bundle.version": bundle.version,
         "bundle.path": str(bundle.path),
         "data.fingerprint": bundle.fingerprint["sha256"],
-        "run.mode": config.run.mode,
+        "run.mode": config.run.mode,  # the run-mode axes the use case declared (config.RunConfig)
+        "run.data": config.run.data,
+        "run.environment": config.run.environment,
     }
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{config.tracking.model_name}-{bundle.version}") as run:
         mlflow.log_params({key: str(value) for key, value in params.items()})

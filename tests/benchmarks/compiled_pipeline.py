@@ -32,7 +32,7 @@ from ml_project.artifacts import load_bundle  # noqa: E402
 from ml_project.compiled import compile_pipeline, verify_compiled  # noqa: E402
 from ml_project.config import load_config  # noqa: E402
 from ml_project.ingestion import load_modelling_data  # noqa: E402
-from ml_project.modelling import ALGORITHMS, build_pipeline, split_features_target  # noqa: E402
+from ml_project.modelling import SEARCH_SPACES, build_pipeline, split_features_target  # noqa: E402
 from ml_project.validation import validate  # noqa: E402
 
 SEED = 0
@@ -82,7 +82,7 @@ def candidates(bundle_path: Path) -> list[tuple[str, Any, Any, pd.DataFrame]]:
     X, y = split_features_target(valid, config.data)
     found = [(f"bundle ({type(bundle.pipeline[-1]).__name__})", bundle.pipeline, bundle.schema, X)]
     for algorithm in ("random_forest", "hist_gradient_boosting"):
-        defaults = ALGORITHMS["classification"][algorithm].defaults
+        defaults = SEARCH_SPACES["classification"][algorithm].defaults
         pipeline = build_pipeline(algorithm, defaults, config.data, config.preprocessing, SEED).fit(X, y)
         found.append((algorithm, pipeline, bundle.schema, X))
         if algorithm == "random_forest":

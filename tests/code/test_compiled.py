@@ -19,7 +19,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from ml_project.compiled import CompiledPipeline, compile_pipeline, verify_compiled
 from ml_project.config import Config, FeaturesConfig, PreprocessingConfig, ValidationConfig, load_config
 from ml_project.ingestion import load_modelling_data
-from ml_project.modelling import ALGORITHMS, build_pipeline, split_features_target
+from ml_project.modelling import SEARCH_SPACES, build_pipeline, split_features_target
 from ml_project.preprocessing import build_preprocessor
 from ml_project.validation import InputSchema, infer_schema, schema_from_config, validate
 
@@ -27,7 +27,7 @@ from ..conftest import CONFIGS
 
 PENGUINS = "penguins_classification"
 TASKS = {PENGUINS: "classification", "penguins_regression": "regression", "seattle_temps_regression": "regression"}
-CASES = [(use_case, algorithm) for use_case, task in TASKS.items() for algorithm in ALGORITHMS[task]]
+CASES = [(use_case, algorithm) for use_case, task in TASKS.items() for algorithm in SEARCH_SPACES[task]]
 SMALL = {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 20}}
 RARE_IN_TRAINING = "Tiny"  # 3 of ~340 rows: under the 2% rare-label threshold
 REASON = re.compile(r"^transform: .+ instead of sklearn's .+ at \(\d+, \d+\) \(\d+ differ\) on 64 rows$")
@@ -52,7 +52,7 @@ def _training(use_case: str) -> tuple[Config, pd.DataFrame, pd.Series, InputSche
 @lru_cache(maxsize=None)
 def _fitted(use_case: str, algorithm: str) -> Pipeline:
     config, X, y, _ = _training(use_case)
-    params = {**ALGORITHMS[config.data.task][algorithm].defaults, **SMALL.get(algorithm, {})}
+    params = {**SEARCH_SPACES[config.data.task][algorithm].defaults, **SMALL.get(algorithm, {})}
     return build_pipeline(algorithm, params, config.data, config.preprocessing, seed=0).fit(X, y)
 
 

@@ -70,3 +70,39 @@ def test_importing_any_module_writes_nothing_and_configures_no_logging(tmp_path:
         assert state["handlers"] == 0, module
     assert list(tmp_path.iterdir()) == []
     assert "ml_project.tracking" in MODULES and "use_cases.modelling_historic_data_local" in MODULES
+
+
+def _project_imports(path: Path) -> set[str]:
+    """The project modules a file imports, at any depth of the file (lazy imports inside functions too)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:  # `from ml_project import evaluation` names a module too
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found.update(name for name in names if name.split(".")[0] in ("ml_project", "deployment", "use_cases"))
+    return found
+
+
+def test_project_imports_form_no_cycle() -> None:
+    """Imports point down: no module reaches itself through others, lazy imports included."""
+    graph = {
+        module: {name for name in _project_imports(ROOT / (module.replace(".", "/") + ".py")) if name in MODULES}
+        for module in MODULES
+    }
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+        return seen
+
+    assert sorted(module for module in MODULES if module in reach(module)) == []
+    assert "deployment.process" in graph["deployment.dashboard"] and "deployment.dashboard" in graph["deployment.service"]

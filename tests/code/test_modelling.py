@@ -25,3 +25,16 @@ def test_latest_holdout_takes_the_most_recent_rows() -> None:
     modelling, holdout = split_holdout(frame, config.data, config.modelling)
     assert holdout["temp"].tolist() == [4]  # round(5 × 0.25) = 1 row, the latest
     assert modelling["temp"].tolist() == [9, 1, 2, 3]  # a missing time never lands in the holdout
+
+
+def test_one_table_of_names_one_of_search_spaces_and_one_direction_per_metric() -> None:
+    from ml_project.config import ALGORITHM_NAMES, LOWER_IS_BETTER, METRICS, greater_is_better
+    from ml_project.modelling import SCORERS, SEARCH_SPACES
+
+    assert {task: tuple(spaces) for task, spaces in SEARCH_SPACES.items()} == ALGORITHM_NAMES
+    every_metric = [metric for metrics in METRICS.values() for metric in metrics]
+    assert sorted(SCORERS) == sorted(every_metric)
+    # scikit-learn negates exactly the metrics where lower is better; the leaderboard turns them back.
+    assert sorted(m for m in every_metric if SCORERS[m].startswith("neg_")) == sorted(LOWER_IS_BETTER)
+    assert [greater_is_better(m) for m in ("accuracy", "f1_macro", "roc_auc_ovr", "r2")] == [True] * 4
+    assert [greater_is_better(m) for m in ("log_loss", "rmse", "mae", "mape")] == [False] * 4

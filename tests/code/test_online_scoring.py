@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from deployment.service import create_app
 from ml_project.artifacts import load_bundle
 from ml_project.config import ServiceConfig
+from ml_project.online_scoring import MicroBatcher, Scorer, record_model
 from ml_project.prediction import predict_frame
 from ml_project.prediction_log import PredictionLog, count_predictions, read_predictions
-from ml_project.online_scoring import MicroBatcher, Scorer, record_model
 from ml_project.validation import validate
 
 RECORD = {

@@ -70,7 +70,7 @@ def test_classification_and_regression_records_round_trip_exactly(tmp_path: Path
         model_version="7",
         features={"island": "Biscoe", "bill_length_mm": 0.1, "sex": "male", "measured_at": None},
         prediction=0.1 + 0.2,
-        source="batch",
+        source="stream",
         logged_at=T0,
     )
     before = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -97,7 +97,7 @@ def test_classification_and_regression_records_round_trip_exactly(tmp_path: Path
     assert frame.loc["req-2", "prediction"] == 0.30000000000000004
     assert frame.loc["req-2", "probabilities"] is None
     assert frame.loc["req-2", "logged_at"] == T0
-    assert frame.loc["req-2", "source"] == "batch"
+    assert frame.loc["req-2", "source"] == "stream"
     assert frame.loc["req-2", "measured_at"] is None
     assert frame["island"].tolist() == ["Biscoe", "Dream"]
     assert frame.loc["req-1", "flipper_length_mm"] == 181
@@ -256,15 +256,15 @@ def test_feature_named_like_a_fixed_column_is_prefixed(tmp_path: Path) -> None:
 def test_two_logs_and_a_second_process_append_to_one_file_at_once(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     url = sqlite_url(path)
-    batch_job = (
+    other_process = (
         "import sys\n"
         "from ml_project.prediction_log import LoggedPrediction, PredictionLog\n"
         "with PredictionLog(sys.argv[1], batch_size=50) as log:\n"
         "    for n in range(2000):\n"
-        "        log.write([LoggedPrediction(f'job-{n}', 'penguins', '3', {'n': n}, 'Adelie', source='batch')])\n"
+        "        log.write([LoggedPrediction(f'job-{n}', 'penguins', '3', {'n': n}, 'Adelie', source='stream')])\n"
     )
     with PredictionLog(url, batch_size=50, flush_interval=0.01) as service, PredictionLog(url) as stream:
-        job = subprocess.Popen([sys.executable, "-c", batch_job, url], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        job = subprocess.Popen([sys.executable, "-c", other_process, url], cwd=ROOT, stderr=subprocess.PIPE, text=True)
         for number in range(2000):
             service.write([penguin(f"svc-{number}")])
             stream.write([penguin(f"stream-{number}", source="stream")])
@@ -273,7 +273,7 @@ def test_two_logs_and_a_second_process_append_to_one_file_at_once(tmp_path: Path
     with PredictionLog(url) as later:
         later.write([penguin("later")])
     assert count_predictions(url) == 6001
-    assert read_predictions(url)["source"].value_counts().to_dict() == {"service": 2001, "stream": 2000, "batch": 2000}
+    assert read_predictions(url)["source"].value_counts().to_dict() == {"stream": 4000, "service": 2001}
 
 
 def test_failed_batch_is_retried_then_counted_and_logged_and_the_writer_goes_on(
@@ -323,7 +323,7 @@ def test_importing_the_module_starts_nothing_and_leaves_pandas_unloaded() -> Non
 
 
 def test_a_record_the_table_cannot_hold_is_refused_when_built() -> None:
-    with pytest.raises(ValueError, match="source = 'web' is not one of: service, stream, batch"):
+    with pytest.raises(ValueError, match="source = 'web' is not one of: service, stream$"):
         penguin("req-1", source="web")
     with pytest.raises(ValueError, match="request_id"):
         penguin("x" * 65)

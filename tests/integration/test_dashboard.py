@@ -202,7 +202,7 @@ def _insert(path: Path, count: int, version: str, start: datetime) -> None:
     with sqlite3.connect(path) as connection:
         connection.executemany(
             "INSERT INTO predictions (logged_at, request_id, model_name, model_version, source, features, prediction, probabilities)"
-            " VALUES (?, ?, ?, ?, 'batch', '{}', ?, NULL)",
+            " VALUES (?, ?, ?, ?, 'stream', '{}', ?, NULL)",
             [(str(start + timedelta(seconds=6 * i)), f"r{i}", "penguins", version, json.dumps(["Adelie", "Gentoo"][i % 2])) for i in range(count)],
         )
 

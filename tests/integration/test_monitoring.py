@@ -14,8 +14,8 @@ import pytest
 from sklearn import metrics as skm
 
 from ml_project.artifacts import load_bundle
-from ml_project.prediction_log import LoggedPrediction, PredictionLog
 from ml_project.online_scoring import Scorer
+from ml_project.prediction_log import LoggedPrediction, PredictionLog
 
 from ..conftest import make_config, output_overrides, run_use_case
 

@@ -11,14 +11,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_project.spark_prediction import read_output
-
 from ..conftest import PENGUINS, output_overrides, run_use_case
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark needs a JVM (Java 17+)"),
     pytest.mark.timeout(600),
 ]
+
+
+def _read_output(path: Path) -> pd.DataFrame:
+    """A Spark output folder (its part files in order) or a single-machine output file, as one frame."""
+    files = sorted(path.glob("part-*")) if path.is_dir() else [path]
+    csv = path.suffix == ".csv"
+    frames = [pd.read_csv(f, float_precision="round_trip") if csv else pd.read_parquet(f) for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _sets(*items: str) -> list[str]:
@@ -55,7 +61,7 @@ def _both(trained, source: Path, out: Path, suffix: str, *extra: str) -> tuple[p
     frames = []
     for name in ("local", "spark"):
         for kind, keys in (("", ["id"]), (".quarantine", ["row", "column"])):
-            frame = read_output(out / f"{name}{kind}{suffix}")
+            frame = _read_output(out / f"{name}{kind}{suffix}")
             frames.append(frame.sort_values(keys).reset_index(drop=True))
     return tuple(frames)
 

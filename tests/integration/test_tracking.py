@@ -18,6 +18,8 @@ def test_run_is_in_the_mlflow_store(trained) -> None:  # type: ignore[no-untyped
     assert run.data.metrics["cv_f1_macro"] == report.bundle.metrics["cv"]["f1_macro"]
     assert run.data.tags["bundle.version"] == report.bundle.version
     assert run.data.tags["data.fingerprint"] == report.bundle.fingerprint["sha256"]
+    axes = [run.data.tags[f"run.{axis}"] for axis in ("mode", "data", "environment")]
+    assert axes == ["modelling", "historic", "local"]
     artifacts = {item.path for item in client.list_artifacts(report.run_id)}
     assert {"leaderboard.csv", "plots", "bundle"} <= artifacts
     plots = {item.path for item in client.list_artifacts(report.run_id, "plots")}
