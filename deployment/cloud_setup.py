@@ -45,7 +45,7 @@ LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
 # Never in a deployed folder: training, tracking, monitoring and test tools.
 FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
-RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py", "dashboard.py")
+RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py", "process.py", "dashboard.py")
 RUNTIME_FOLDERS = ("templates", "assets")  # the dashboard's page template and its vendored plotly.js
 SKIP_TEMPLATE = ("requirements.in",)
 # What deploy.sh leaves in a folder that the next assembly must keep: Terraform's state (the

@@ -30,8 +30,6 @@ import argparse
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -41,6 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from deployment.process import check_health, exit_0_on_sigterm, port_problem
 from ml_project.artifacts import Bundle, BundleError, load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction_log import PredictionLog, PredictionLogError
@@ -241,43 +240,6 @@ def app_from_environment() -> Any:
         registry=_folder(os.environ, ENV_REGISTRY),
         reports=_folder(os.environ, ENV_REPORTS),
     )
-
-
-def port_problem(host: str, port: int) -> str | None:
-    """Why host:port cannot be bound (checked before the model loads, not after), or None."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            return str(error.strerror)
-    return None
-
-
-def check_health(port: int, timeout: float = 3.0) -> int:
-    """The container HEALTHCHECK: 0 when GET /health on this machine answers 200, else 1 (one line why)."""
-    from urllib.error import URLError
-    from urllib.request import urlopen
-
-    url = f"http://127.0.0.1:{port}/health"
-    try:
-        with urlopen(url, timeout=timeout) as response:
-            status = int(response.status)
-    except (URLError, OSError) as error:
-        print(f"unhealthy: {url}: {getattr(error, 'reason', error)}", file=sys.stderr)
-        return 1
-    print(f"{url}: {status}")
-    return 0 if status == 200 else 1
-
-
-def exit_0_on_sigterm() -> None:
-    """uvicorn drains connections on SIGTERM, then re-raises the signal to the handler it found; a
-    handler of ours (instead of the default, which kills) turns that clean stop into exit 0."""
-    signal.signal(signal.SIGTERM, _stopped)
-
-
-def _stopped(signum: int, frame: Any) -> None:
-    logger.info("stopped by signal %d after draining requests", signum)
 
 
 def run_server(

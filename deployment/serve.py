@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deployment.runtime import port_problem, run_server
+from deployment.process import port_problem
+from deployment.runtime import run_server
 from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.prediction_log import PredictionLog
