@@ -94,7 +94,7 @@ def run_modelling(
     }
     bundle = Bundle(
         pipeline=result.pipeline,
-        schema=infer_schema(modelling_rows, data, config.validation),
+        schema=infer_schema(raw.valid, data, config.validation),  # ranges from every valid training row
         model_name=config.tracking.model_name,
         metrics={"holdout": holdout, "cv": result.cv_metrics},
         fingerprint=fingerprint,

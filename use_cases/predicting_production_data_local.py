@@ -13,8 +13,8 @@ from typing import Any
 
 from ml_project.cli import add_model_argument, add_stream_arguments, load_model, main_entry, make_parser
 from ml_project.config import Config, RunConfig
-from ml_project.prediction_log import PredictionLog
 from ml_project.online_scoring import Scorer
+from ml_project.prediction_log import PredictionLog
 from ml_project.streaming import Outcome, batches, iter_records, run_stream
 
 NAME = "predicting_production_data_local"

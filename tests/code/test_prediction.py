@@ -146,3 +146,23 @@ def test_infinite_values_are_quarantined(trained, penguins: pd.DataFrame) -> Non
     predictions, quarantine = predict_frame(report.bundle, frame)
     assert quarantine[["row", "column", "reason"]].values.tolist() == [[1, "bill_length_mm", "expected a finite number"]]
     assert len(predictions) == 2
+
+
+
+def test_every_valid_training_row_is_accepted_by_the_bundle_it_trained(tmp_path: Path) -> None:
+    """Ranges are learned from all valid training rows, holdout included: with no margin, the rows
+    of the training file that lie beyond the modelling rows' range (one row on the shipped penguins) still score."""
+    from ml_project.ingestion import load_modelling_data
+    from ml_project.validation import schema_from_config, validate
+    from use_cases.modelling_historic_data_local import run_modelling
+
+    from ..conftest import make_config
+
+    overrides = ("validation.range_margin=0", "tracking.enabled=false", "monitoring.holdout_report=false")
+    config = make_config(tmp_path, *overrides)
+    report = run_modelling(config, progress=False)
+    raw = validate(load_modelling_data(config.data), schema_from_config(config.data), with_target=True)
+    predictions, quarantine = predict_frame(report.bundle, raw.valid[config.data.features.all])
+    assert (len(predictions), quarantine.to_dict("records")) == (len(raw.valid), [])
+    rows = report.bundle.card["rows"]
+    assert rows["modelling"] + rows["holdout"] == len(raw.valid)
