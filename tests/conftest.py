@@ -49,11 +49,11 @@ def penguins() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The default penguins classification run, trained once for the session."""
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
     output = tmp_path_factory.mktemp("trained")
     config = make_config(output)
-    report = run_modelling(config, progress=False)
+    report = train(config, progress=False)
     return config, report
 
 

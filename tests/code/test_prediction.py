@@ -153,14 +153,14 @@ def test_every_valid_training_row_is_accepted_by_the_bundle_it_trained(tmp_path:
     """Ranges are learned from all valid training rows, holdout included: with no margin, the rows
     of the training file that lie beyond the modelling rows' range (one row on the shipped penguins) still score."""
     from ml_project.ingestion import load_modelling_data
+    from ml_project.training import train
     from ml_project.validation import schema_from_config, validate
-    from use_cases.modelling_historic_data_local import run_modelling
 
     from ..conftest import make_config
 
     overrides = ("validation.range_margin=0", "tracking.enabled=false", "monitoring.holdout_report=false")
     config = make_config(tmp_path, *overrides)
-    report = run_modelling(config, progress=False)
+    report = train(config, progress=False)
     raw = validate(load_modelling_data(config.data), schema_from_config(config.data), with_target=True)
     predictions, quarantine = predict_frame(report.bundle, raw.valid[config.data.features.all])
     assert (len(predictions), quarantine.to_dict("records")) == (len(raw.valid), [])

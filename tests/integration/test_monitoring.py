@@ -153,9 +153,9 @@ def test_too_few_rows_or_an_empty_window_is_one_line_and_exit_2(logged: Logged, 
 
 
 def test_the_modelling_run_writes_holdout_drift_and_quality_reports(tmp_path: Path) -> None:
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
-    report = run_modelling(make_config(tmp_path, "monitoring.holdout_report=true", "tracking.enabled=false"), progress=False)
+    report = train(make_config(tmp_path, "monitoring.holdout_report=true", "tracking.enabled=false"), progress=False)
     assert sorted(report.reports) == ["drift_html", "quality_html", "summary_json"]
     assert all(path.parent == tmp_path / "reports" and path.stat().st_size > 0 for path in report.reports.values())
     summary = json.loads(report.reports["summary_json"].read_text())

@@ -19,17 +19,17 @@ BASELINE = ["modelling.algorithms=[baseline]", "modelling.n_trials=1"]
 def test_only_a_better_model_becomes_champion_and_the_registry_keeps_the_trail(tmp_path: Path) -> None:
     import mlflow
 
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
-    weak = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
+    weak = train(make_config(tmp_path, *BASELINE), progress=False)
     assert (weak.decision.promoted, weak.decision.reason) == (True, "no champion yet")
-    strong = run_modelling(make_config(tmp_path), progress=False)
+    strong = train(make_config(tmp_path), progress=False)
     assert strong.decision.promoted and strong.decision.champion_version == weak.bundle.version
     assert strong.decision.candidate_score > strong.decision.champion_score  # type: ignore[operator]
-    again = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
+    again = train(make_config(tmp_path, *BASELINE), progress=False)
     assert not again.decision.promoted and not again.decision.forced
     assert again.decision.champion_score == strong.decision.candidate_score  # the same holdout rows, the same score
-    forced = run_modelling(make_config(tmp_path, *BASELINE), progress=False, force_promote=True)
+    forced = train(make_config(tmp_path, *BASELINE), progress=False, force_promote=True)
     assert (forced.decision.promoted, forced.decision.forced) == (True, True)
 
     model_dir = tmp_path / "models" / "penguins"
@@ -64,10 +64,10 @@ def test_asking_for_a_champion_before_there_is_one_is_a_one_line_error(tmp_path:
 
 def test_back_to_back_comparison_reports_changes_and_gates_on_their_share(tmp_path: Path, penguins) -> None:  # type: ignore[no-untyped-def]
     from ml_project.comparison import compare
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
-    weak = run_modelling(make_config(tmp_path, *BASELINE), progress=False)
-    strong = run_modelling(make_config(tmp_path), progress=False)
+    weak = train(make_config(tmp_path, *BASELINE), progress=False)
+    strong = train(make_config(tmp_path), progress=False)
     assert strong.comparison is not None and strong.decision.comparison == strong.comparison.as_dict()
     assert strong.comparison.compared == strong.decision.holdout_rows
 
@@ -94,7 +94,7 @@ def test_back_to_back_comparison_reports_changes_and_gates_on_their_share(tmp_pa
 
 
 def test_retraining_is_idempotent_and_never_overlaps(tmp_path: Path) -> None:
-    from use_cases.retraining_historic_data_local import exclusive
+    from ml_project.training import exclusive
 
     args = ["--set", f"paths.output={tmp_path}", "--set", "tracking.enabled=false", "--set", "modelling.n_trials=2", "--set", "modelling.n_folds=2"]
     first = run_use_case("retraining_historic_data_local", *args)
@@ -121,12 +121,12 @@ def test_retraining_is_idempotent_and_never_overlaps(tmp_path: Path) -> None:
 def test_the_gate_scores_only_holdout_rows_the_champion_never_trained_on(tmp_path: Path, penguins) -> None:  # type: ignore[no-untyped-def]
     import pandas as pd
 
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
     older = tmp_path / "older.csv"
     penguins.sample(frac=0.85, random_state=1).to_csv(older, index=False)  # the data grew since the champion
-    champion = run_modelling(make_config(tmp_path, *BASELINE, f"data.path={older}", "tracking.enabled=false"), progress=False)
-    candidate = run_modelling(make_config(tmp_path, "tracking.enabled=false"), progress=False)
+    champion = train(make_config(tmp_path, *BASELINE, f"data.path={older}", "tracking.enabled=false"), progress=False)
+    candidate = train(make_config(tmp_path, "tracking.enabled=false"), progress=False)
     decision = candidate.decision
     assert decision.champion_version == champion.bundle.version
     assert decision.gate_rows is not None and 0 < decision.gate_rows < decision.holdout_rows
@@ -146,9 +146,9 @@ def test_the_gate_scores_only_holdout_rows_the_champion_never_trained_on(tmp_pat
 def test_an_unusable_champion_stops_training_early_unless_forced(tmp_path: Path) -> None:
     import shutil
 
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
-    first = run_modelling(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False)
+    first = train(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False)
     shutil.rmtree(first.bundle.path)  # type: ignore[arg-type]
     args = [arg for item in [*output_overrides(tmp_path), "tracking.enabled=false", *BASELINE] for arg in ("--set", item)]
     stopped = run_use_case("modelling_historic_data_local", *args, "--no-progress")
@@ -157,21 +157,21 @@ def test_an_unusable_champion_stops_training_early_unless_forced(tmp_path: Path)
         f"bundle error: no model bundle at {tmp_path / 'models' / 'penguins' / 'champion'} (train one with ./executables/run.sh); "
         f"the champion link {tmp_path / 'models' / 'penguins' / 'champion'} cannot be used: fix or remove it, or train with --force-promote"
     )
-    forced = run_modelling(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False, force_promote=True)
+    forced = train(make_config(tmp_path, *BASELINE, "tracking.enabled=false"), progress=False, force_promote=True)
     assert (forced.decision.promoted, forced.decision.forced) == (True, True)
     assert forced.decision.reason.startswith("forced; the champion could not be compared (bundle error: no model bundle at ")
 
 
 def test_a_run_that_crashed_before_its_gate_is_not_taken_as_done(tmp_path: Path) -> None:
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
     settings = [*BASELINE, "tracking.enabled=false"]
-    first = run_modelling(make_config(tmp_path, *settings), progress=False)
+    first = train(make_config(tmp_path, *settings), progress=False)
     broken = make_config(tmp_path, *BASELINE, "modelling.seed=3", "tracking.uri=sqlite:////proc/no-such-dir/mlflow.db")
     with pytest.raises(Exception):
-        run_modelling(broken, progress=False)  # fails at MLflow, after the bundle was written
+        train(broken, progress=False)  # fails at MLflow, after the bundle was written
     model_dir = tmp_path / "models" / "penguins"
     assert (model_dir / "champion").resolve().name == first.bundle.version  # the champion did not move
     assert [entry["candidate_version"] for entry in read_decisions(model_dir)] == [first.bundle.version]
-    retried = run_modelling(make_config(tmp_path, *BASELINE, "modelling.seed=3", "tracking.enabled=false"), progress=False, skip_unchanged=True)
+    retried = train(make_config(tmp_path, *BASELINE, "modelling.seed=3", "tracking.enabled=false"), progress=False, skip_unchanged=True)
     assert retried.decision.candidate_version != first.bundle.version  # trained again, not "unchanged"

@@ -48,10 +48,10 @@ def test_longer_flippers_and_heavier_bodies_point_to_gentoo(trained, penguins: p
 
 
 def test_same_data_config_and_seed_reproduce_the_run(trained, tmp_path: Path, penguins: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
     _, first = trained
-    second = run_modelling(make_config(tmp_path, "tracking.enabled=false"), progress=False)
+    second = train(make_config(tmp_path, "tracking.enabled=false"), progress=False)
     pd.testing.assert_frame_equal(first.bundle.leaderboard.drop(columns=TIMING), second.bundle.leaderboard.drop(columns=TIMING))
     assert first.bundle.fingerprint == second.bundle.fingerprint
     assert first.bundle.metrics == second.bundle.metrics
@@ -64,10 +64,10 @@ def test_same_data_config_and_seed_reproduce_the_run(trained, tmp_path: Path, pe
 
 @pytest.mark.parametrize("seed", [7])
 def test_another_seed_changes_the_split_and_so_the_fingerprint(trained, tmp_path: Path, seed: int) -> None:  # type: ignore[no-untyped-def]
-    from use_cases.modelling_historic_data_local import run_modelling
+    from ml_project.training import train
 
     _, first = trained
-    other = run_modelling(
+    other = train(
         make_config(tmp_path, "tracking.enabled=false", f"modelling.seed={seed}", "modelling.n_trials=1"), progress=False
     )
     assert other.bundle.fingerprint["rows"] == first.bundle.fingerprint["rows"]

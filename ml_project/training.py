@@ -1,0 +1,288 @@
+"""The modelling run as a library verb: validate, split, search algorithms x hyperparameters by CV,
+refit the best, score it once on the holdout, export the bundle, record it in MLflow and pass it
+through the champion gate (it becomes champion only if it beats the current one on the same holdout).
+
+`use_cases/modelling_historic_data_local.py` and `use_cases/retraining_historic_data_local.py` are
+thin commands over `train`; `exclusive` is the retraining run's lock (one run at a time per output
+folder, released by the OS if the process dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_project import evaluation
+from ml_project.artifacts import LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
+from ml_project.comparison import Comparison, compare
+from ml_project.config import Config
+from ml_project.ingestion import load_modelling_data
+from ml_project.modelling import SCORERS, ModellingResult, check_feasible, search, split_features_target, split_holdout
+from ml_project.promotion import (
+    Decision,
+    decide,
+    load_champion,
+    now,
+    point_champion,
+    promotion_lock,
+    read_decisions,
+    record_decision,
+    score_on,
+    unseen_rows,
+)
+from ml_project.validation import ValidationResult, infer_schema, schema_from_config, validate, validate_engineered
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModellingReport:
+    bundle: Bundle
+    quarantined_rows: int
+    run_id: str | None
+    decision: Decision
+    comparison: Comparison | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+
+
+class Unchanged(Exception):
+    """The latest bundle was trained on the same rows with the same settings: nothing to retrain."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def train(
+    config: Config, progress: bool = True, force_promote: bool = False, skip_unchanged: bool = False
+) -> ModellingReport:
+    """The modelling run: validate → split → search → refit → evaluate → export → gate → track.
+
+    With `skip_unchanged`, raises Unchanged before any trial when the latest bundle already holds
+    a model of these very modelling rows and modelling/preprocessing/validation settings.
+    """
+    data = config.data
+    raw = validated(config)
+    modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
+    fingerprint = fingerprint_frame(modelling_rows[[*data.features.all, data.target]])
+    if skip_unchanged:
+        _raise_if_unchanged(config, fingerprint["sha256"])
+    model_dir = config.paths.models / config.tracking.model_name
+    load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
+    X, y = split_features_target(modelling_rows, data)
+    result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
+    validate_engineered(result.pipeline[:-1].transform(X), len(X))
+    holdout, plots = evaluated(config, result, holdout_rows)
+    bundle = exported_bundle(config, result, raw, (modelling_rows, holdout_rows), fingerprint, holdout)
+    tables = {
+        "reference.parquet": modelling_rows[[*data.features.all, data.target]],
+        "training_quarantine.csv": raw.quarantine,
+    }
+    # One gate at a time per model, and the records in an order that a crash cannot make disagree:
+    # the bundle (latest), then MLflow (registry alias), then the champion link and the audit line.
+    with promotion_lock(model_dir):
+        champion, note = load_champion(model_dir, data.features.all, data.task, force_promote)
+        saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
+        decision, comparison = _gate(config, saved, champion, note, holdout_rows, force_promote)
+        logger.debug(decision.line())
+        reports = _holdout_reports(config, saved, modelling_rows, holdout_rows)
+        run_id = tracked(config, saved, decision, reports)
+        if decision.promoted:
+            point_champion(model_dir, saved.version)
+        record_decision(model_dir, decision)
+    return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison, reports)
+
+
+def validated(config: Config) -> ValidationResult:
+    """The training file split into valid rows and quarantined ones (a warning names the top reasons)."""
+    data = config.data
+    raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
+    if len(raw.quarantine):
+        top = raw.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
+        reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())
+        logger.warning("%d rows set aside, most often for %s; each is listed in training_quarantine.csv", raw.quarantined_rows, reasons)
+    check_feasible(raw.valid[data.target], data, config.modelling)
+    return raw
+
+
+def evaluated(
+    config: Config, result: ModellingResult, holdout_rows: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Holdout metrics of the refitted best pipeline, and the plots the bundle keeps."""
+    data = config.data
+    X_holdout, y_holdout = split_features_target(holdout_rows, data)
+    holdout = evaluation.evaluate(result.pipeline, X_holdout, y_holdout, data.task)
+    importance = evaluation.feature_importance(
+        result.pipeline, X_holdout, y_holdout, SCORERS[config.modelling.metric], config.modelling.seed
+    )
+    plots = {
+        "leaderboard": evaluation.leaderboard_figure(result.leaderboard, config.modelling.metric),
+        "feature_importance": evaluation.feature_importance_figure(importance),
+        "confusion_matrix" if data.task == "classification" else "residuals": (
+            evaluation.confusion_matrix_figure if data.task == "classification" else evaluation.residuals_figure
+        )(result.pipeline, X_holdout, y_holdout),
+    }
+    return holdout, plots
+
+
+def exported_bundle(
+    config: Config,
+    result: ModellingResult,
+    raw: ValidationResult,
+    rows: tuple[pd.DataFrame, pd.DataFrame],
+    fingerprint: dict[str, Any],
+    holdout: dict[str, float],
+) -> Bundle:
+    """The bundle to save: pipeline, schema (ranges from every valid training row), metrics and card."""
+    data, (modelling_rows, holdout_rows) = config.data, rows
+    return Bundle(
+        pipeline=result.pipeline,
+        schema=infer_schema(raw.valid, data, config.validation),  # ranges from every valid training row
+        model_name=config.tracking.model_name,
+        metrics={"holdout": holdout, "cv": result.cv_metrics},
+        fingerprint=fingerprint,
+        config=config.model_dump(mode="json"),
+        card={
+            "model_name": config.tracking.model_name,
+            "task": data.task,
+            "target": data.target,
+            "algorithm": result.algorithm,
+            "params": result.params,
+            "metric": config.modelling.metric,
+            "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "rows": {"modelling": len(modelling_rows), "holdout": len(holdout_rows), "quarantined": raw.quarantined_rows},
+        },
+        versions=package_versions(),
+        leaderboard=result.leaderboard,
+    )
+
+
+def _holdout_reports(
+    config: Config, saved: Bundle, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame
+) -> dict[str, Path]:
+    if not config.monitoring.holdout_report:
+        return {}
+    from ml_project.monitoring import holdout_reports  # evidently: only when the reports are asked for
+
+    return holdout_reports(saved, modelling_rows, holdout_rows, config.paths.reports)
+
+
+def tracked(config: Config, saved: Bundle, decision: Decision, reports: dict[str, Path]) -> str | None:
+    """The MLflow run id of the recorded run, or None when tracking is off."""
+    if not config.tracking.enabled:
+        return None
+    from ml_project.tracking import log_modelling_run  # mlflow: only when tracking is on
+
+    return log_modelling_run(config, saved, decision, reports)
+
+
+SETTINGS_THAT_CHANGE_A_MODEL = ("data", "preprocessing", "validation", "modelling")
+
+
+def _raise_if_unchanged(config: Config, sha256: str) -> None:
+    latest = config.paths.models / config.tracking.model_name / LATEST
+    if not latest.exists():
+        return
+    bundle = load_bundle(latest)
+    if not any(entry.get("candidate_version") == bundle.version for entry in read_decisions(latest.parent)):
+        return  # that run never finished its gate (it crashed or was stopped): train again
+    wanted = config.model_dump(mode="json")
+    same_settings = all(bundle.config.get(key) == wanted[key] for key in SETTINGS_THAT_CHANGE_A_MODEL)
+    if bundle.fingerprint.get("sha256") == sha256 and same_settings:
+        raise Unchanged(bundle.version)
+
+
+def _gate(
+    config: Config, candidate: Bundle, champion: Bundle | None, note: str, holdout_rows: pd.DataFrame, force: bool
+) -> tuple[Decision, Comparison | None]:
+    """Score candidate and champion on the holdout rows the champion never trained on, and decide."""
+    data, metric = config.data, config.modelling.metric
+    score = float(candidate.metrics["holdout"].get(metric, float("nan")))
+    champion_value, gate_rows, comparison = None, len(holdout_rows), None
+    if champion is not None:
+        rows = unseen_rows(holdout_rows, champion)
+        if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
+            rows, note = holdout_rows, "every holdout row trained the champion; its score is optimistic"
+        gate_rows = len(rows)
+        score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
+        champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
+        comparison = compare(candidate, champion, rows)
+    if champion is None and note.startswith("forced"):
+        promoted, reason = True, note
+    else:
+        greater = config.modelling.greater_is_better
+        promoted, reason = decide(metric, score, champion_value, config.promotion.min_improvement, greater, force)
+        reason = f"{reason}; {note}" if note and champion is not None else reason
+    decision = Decision(
+        metric=metric,
+        candidate_version=candidate.version,
+        candidate_score=score,
+        champion_version=champion.version if champion is not None else None,
+        champion_score=champion_value,
+        min_improvement=config.promotion.min_improvement,
+        greater_is_better=config.modelling.greater_is_better,
+        promoted=promoted,
+        forced=force and promoted and reason.startswith("forced"),
+        reason=reason,
+        holdout_rows=len(holdout_rows),
+        decided_at=now(),
+        gate_rows=gate_rows,
+        comparison=comparison.as_dict() if comparison is not None else None,
+    )
+    return decision, comparison
+
+
+def print_report(report: ModellingReport, config: Config) -> None:
+    bundle, metric = report.bundle, config.modelling.metric
+    assert bundle.leaderboard is not None
+    shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", "fit_time_s", "params"]
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200, "display.precision", 4):
+        top = min(10, len(bundle.leaderboard))
+        print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by CV {metric}):")
+        print(bundle.leaderboard[shown].head(10).to_string(index=False))
+    print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
+    print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
+    print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
+    for name, path in report.reports.items():
+        print(f"Holdout report ({name}): {path}")
+    print(report.decision.line()[0].upper() + report.decision.line()[1:])
+    if report.comparison is not None:
+        print("Back-to-back on the holdout, " + "\n  ".join(report.comparison.lines()))
+    if report.run_id:
+        print(f"MLflow run {report.run_id}; open the UI with:")
+        print(f"  ./executables/run.sh mlflow ui --backend-store-uri {config.tracking.uri}")
+
+
+class Locked(Exception):
+    """Another retraining run holds the lock."""
+
+
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on `lock_path` (released by the OS even if the process dies)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise Locked(f"another retraining run holds {lock_path} (pid {holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
