@@ -89,8 +89,8 @@ def run(
     try:
         config = load_config(args.config, args.overrides, run=run_config)
         log_file = setup_logging(config.paths.logs, name, args.log_level)
-        run = config.run
-        logger.debug("%s: %s on %s data, %s", name, run.mode, run.data, run.environment)
+        axes = config.run
+        logger.debug("%s: %s on %s data, %s", name, axes.mode, axes.data, axes.environment)
         logger.debug("config: %s", config.model_dump_json())
         return main(config, args)
     except USER_ERRORS as error:

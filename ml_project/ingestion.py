@@ -14,7 +14,6 @@ from ml_project.errors import DataError
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 
 
-
 def _file_format(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"data error: file not found: {path}")

@@ -126,9 +126,8 @@ def unseen_rows(holdout_rows: pd.DataFrame, champion: Bundle) -> pd.DataFrame:
 
 def score_on(pipeline: Any, rows: pd.DataFrame, features: list[str], target: str, task: str, metric: str) -> float:
     """`metric` of a fitted pipeline on `rows`; NaN when it cannot be computed (e.g. a class it never saw)."""
-    from ml_project import (
-        evaluation,  # scikit-learn and matplotlib: only when the gate scores, not to import the module
-    )
+    # scikit-learn and matplotlib: loaded when the gate scores, not when the module is imported
+    from ml_project import evaluation
 
     try:
         scores = evaluation.evaluate(pipeline, rows[features], rows[target], task)

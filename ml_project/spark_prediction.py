@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ml_project.artifacts import Bundle, load_bundle
-from ml_project.config import PROJECT_ROOT, ConfigError, SparkConfig
+from ml_project.config import PROJECT_ROOT, SparkConfig
 from ml_project.errors import SparkUnavailable
 from ml_project.ingestion import DataError, require_columns
 from ml_project.prediction import ID_COLUMN, PredictionCounts, predict_frame
@@ -37,7 +37,6 @@ KIND = "__kind"
 POSITION = "__position"
 PARTITION_BITS = 33  # monotonically_increasing_id(): partition index << 33 | position in the partition
 _EXECUTOR_BUNDLES: dict[str, Bundle] = {}  # per Python worker: each bundle is loaded (and verified) once
-
 
 
 def start_session(settings: SparkConfig, master: str | None = None, app_name: str = "ml_project") -> Any:

@@ -48,15 +48,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ml_project.prediction_log import count_predictions  # noqa: E402
+from tests.code.test_online_scoring import RECORD  # noqa: E402
 
-RECORD = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "island": "Torgersen",
-    "sex": "male",
-}
 GOAL_THROUGHPUT_RATIO = 20.0
 GOAL_P99_MS = 100.0
 GOAL_P50_RATIO = 1 / 3
