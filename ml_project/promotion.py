@@ -12,16 +12,20 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle, point_link
+from ml_project.config import Config
+
+if TYPE_CHECKING:
+    from ml_project.comparison import Comparison
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,86 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Gated:
+    """What the gate did with a candidate: the bundle as saved, the decision, the comparison, what publish returned."""
+
+    bundle: Bundle
+    decision: Decision
+    comparison: Comparison | None
+    published: Any = None
+
+
+def gate(
+    config: Config,
+    save: Callable[[], Bundle],
+    holdout_rows: pd.DataFrame,
+    force: bool = False,
+    publish: Callable[[Bundle, Decision], Any] | None = None,
+) -> Gated:
+    """The champion gate as one step: save the candidate, judge it against the champion, publish, record.
+
+    Under the model's promotion lock, in an order a crash cannot make disagree: `save()` writes the
+    bundle (it becomes `latest`), the decision is taken on the holdout rows the champion never trained
+    on, `publish(bundle, decision)` records it elsewhere (MLflow: the run and the registry alias), and
+    only then does the `champion` link move and the audit line get written.
+    """
+    data = config.data
+    model_dir = config.paths.models / config.tracking.model_name
+    with promotion_lock(model_dir):
+        champion, note = load_champion(model_dir, data.features.all, data.task, force)
+        saved = save()
+        decision, comparison = judge(config, saved, champion, note, holdout_rows, force)
+        logger.debug(decision.line())
+        published = publish(saved, decision) if publish is not None else None
+        if decision.promoted:
+            point_champion(model_dir, saved.version)
+        record_decision(model_dir, decision)
+    return Gated(saved, decision, comparison, published)
+
+
+def judge(
+    config: Config, candidate: Bundle, champion: Bundle | None, note: str, holdout_rows: pd.DataFrame, force: bool
+) -> tuple[Decision, Comparison | None]:
+    """Score candidate and champion on the holdout rows the champion never trained on, and decide."""
+    from ml_project.comparison import compare  # scores both pipelines: loaded when a gate runs
+
+    data, metric = config.data, config.modelling.metric
+    score = float(candidate.metrics["holdout"].get(metric, float("nan")))
+    champion_value, gate_rows, comparison = None, len(holdout_rows), None
+    if champion is not None:
+        rows = unseen_rows(holdout_rows, champion)
+        if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
+            rows, note = holdout_rows, "every holdout row trained the champion; its score is optimistic"
+        gate_rows = len(rows)
+        score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
+        champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
+        comparison = compare(candidate, champion, rows)
+    if champion is None and note.startswith("forced"):
+        promoted, reason = True, note
+    else:
+        greater = config.modelling.greater_is_better
+        promoted, reason = decide(metric, score, champion_value, config.promotion.min_improvement, greater, force)
+        reason = f"{reason}; {note}" if note and champion is not None else reason
+    decision = Decision(
+        metric=metric,
+        candidate_version=candidate.version,
+        candidate_score=score,
+        champion_version=champion.version if champion is not None else None,
+        champion_score=champion_value,
+        min_improvement=config.promotion.min_improvement,
+        greater_is_better=config.modelling.greater_is_better,
+        promoted=promoted,
+        forced=force and promoted and reason.startswith("forced"),
+        reason=reason,
+        holdout_rows=len(holdout_rows),
+        decided_at=now(),
+        gate_rows=gate_rows,
+        comparison=comparison.as_dict() if comparison is not None else None,
+    )
+    return decision, comparison
 
 
 def decide(

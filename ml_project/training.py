@@ -15,29 +15,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ml_project import evaluation
+from ml_project import evaluation, promotion
 from ml_project.artifacts import LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
-from ml_project.comparison import Comparison, compare
+from ml_project.comparison import Comparison
 from ml_project.config import Config
 from ml_project.ingestion import load_modelling_data
 from ml_project.modelling import SCORERS, ModellingResult, check_feasible, search, split_features_target, split_holdout
-from ml_project.promotion import (
-    Decision,
-    decide,
-    load_champion,
-    now,
-    point_champion,
-    promotion_lock,
-    read_decisions,
-    record_decision,
-    score_on,
-    unseen_rows,
-)
+from ml_project.promotion import Decision, load_champion, read_decisions
 from ml_project.validation import ValidationResult, infer_schema, schema_from_config, validate, validate_engineered
 
 logger = logging.getLogger(__name__)
@@ -86,19 +76,15 @@ def train(
         "reference.parquet": modelling_rows[[*data.features.all, data.target]],
         "training_quarantine.csv": raw.quarantine,
     }
-    # One gate at a time per model, and the records in an order that a crash cannot make disagree:
-    # the bundle (latest), then MLflow (registry alias), then the champion link and the audit line.
-    with promotion_lock(model_dir):
-        champion, note = load_champion(model_dir, data.features.all, data.task, force_promote)
-        saved = save_bundle(bundle, config.paths.models, tables=tables, plots=plots)
-        decision, comparison = _gate(config, saved, champion, note, holdout_rows, force_promote)
-        logger.debug(decision.line())
-        reports = _holdout_reports(config, saved, modelling_rows, holdout_rows)
-        run_id = tracked(config, saved, decision, reports)
-        if decision.promoted:
-            point_champion(model_dir, saved.version)
-        record_decision(model_dir, decision)
-    return ModellingReport(saved, raw.quarantined_rows, run_id, decision, comparison, reports)
+    reports: dict[str, Path] = {}
+
+    def publish(saved: Bundle, decision: Decision) -> str | None:
+        reports.update(_holdout_reports(config, saved, modelling_rows, holdout_rows))
+        return tracked(config, saved, decision, reports)
+
+    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
+    gated = promotion.gate(config, save, holdout_rows, force_promote, publish)
+    return ModellingReport(gated.bundle, raw.quarantined_rows, gated.published, gated.decision, gated.comparison, reports)
 
 
 def validated(config: Config) -> ValidationResult:
@@ -198,46 +184,6 @@ def _raise_if_unchanged(config: Config, sha256: str) -> None:
     same_settings = all(bundle.config.get(key) == wanted[key] for key in SETTINGS_THAT_CHANGE_A_MODEL)
     if bundle.fingerprint.get("sha256") == sha256 and same_settings:
         raise Unchanged(bundle.version)
-
-
-def _gate(
-    config: Config, candidate: Bundle, champion: Bundle | None, note: str, holdout_rows: pd.DataFrame, force: bool
-) -> tuple[Decision, Comparison | None]:
-    """Score candidate and champion on the holdout rows the champion never trained on, and decide."""
-    data, metric = config.data, config.modelling.metric
-    score = float(candidate.metrics["holdout"].get(metric, float("nan")))
-    champion_value, gate_rows, comparison = None, len(holdout_rows), None
-    if champion is not None:
-        rows = unseen_rows(holdout_rows, champion)
-        if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
-            rows, note = holdout_rows, "every holdout row trained the champion; its score is optimistic"
-        gate_rows = len(rows)
-        score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
-        champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
-        comparison = compare(candidate, champion, rows)
-    if champion is None and note.startswith("forced"):
-        promoted, reason = True, note
-    else:
-        greater = config.modelling.greater_is_better
-        promoted, reason = decide(metric, score, champion_value, config.promotion.min_improvement, greater, force)
-        reason = f"{reason}; {note}" if note and champion is not None else reason
-    decision = Decision(
-        metric=metric,
-        candidate_version=candidate.version,
-        candidate_score=score,
-        champion_version=champion.version if champion is not None else None,
-        champion_score=champion_value,
-        min_improvement=config.promotion.min_improvement,
-        greater_is_better=config.modelling.greater_is_better,
-        promoted=promoted,
-        forced=force and promoted and reason.startswith("forced"),
-        reason=reason,
-        holdout_rows=len(holdout_rows),
-        decided_at=now(),
-        gate_rows=gate_rows,
-        comparison=comparison.as_dict() if comparison is not None else None,
-    )
-    return decision, comparison
 
 
 def print_report(report: ModellingReport, config: Config) -> None:

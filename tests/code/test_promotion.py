@@ -1,10 +1,22 @@
-"""The champion gate's decision rule."""
+"""The champion gate: its decision rule, and the gate as one step (save, judge, publish, move the link, record)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
-from ml_project.promotion import decide
+from ml_project.artifacts import CHAMPION, LATEST, Bundle, save_bundle
+from ml_project.modelling import split_holdout
+from ml_project.promotion import Decision, decide, gate, read_decisions
+from ml_project.training import validated
+
+from ..conftest import make_config
 
 
 @pytest.mark.parametrize(
@@ -25,3 +37,54 @@ def test_a_candidate_must_beat_the_champion_by_more_than_the_margin(
 ) -> None:
     promoted, reason = decide("metric", candidate, champion, margin, greater, force)
     assert (promoted, reason) == expected
+
+
+def _gate_inputs(trained, output: Path):  # type: ignore[no-untyped-def]
+    """A config writing under `output`, a maker of `save` steps for a bundle, and the trained run's holdout rows."""
+    config, _ = trained
+    here = make_config(output)
+    modelling_rows, holdout_rows = split_holdout(validated(config).valid, config.data, config.modelling)
+    tables = {"reference.parquet": modelling_rows[[*config.data.features.all, config.data.target]]}
+    return here, partial(_save, here.paths.models, tables), holdout_rows
+
+
+def _save(models: Path, tables: dict[str, pd.DataFrame], bundle: Bundle) -> Callable[[], Bundle]:
+    return partial(save_bundle, bundle, models, tables=tables)
+
+
+def test_the_gate_saves_judges_publishes_then_moves_the_champion_and_records(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config, save, holdout_rows = _gate_inputs(trained, tmp_path)
+    model_dir = config.paths.models / config.tracking.model_name
+    seen: list[tuple[str, bool, bool]] = []
+
+    def publish(bundle: Bundle, decision: Decision) -> str:
+        seen.append((bundle.version, decision.promoted, (model_dir / CHAMPION).is_symlink()))
+        return "run-1"
+
+    first = gate(config, save(trained[1].bundle), holdout_rows, publish=publish)
+    version = first.bundle.version
+    assert (first.decision.promoted, first.decision.reason, first.published) == (True, "no champion yet", "run-1")
+    assert seen == [(version, True, False)]  # published before the champion link exists
+    assert os.readlink(model_dir / CHAMPION) == version and os.readlink(model_dir / LATEST) == version
+    assert [entry["promoted"] for entry in read_decisions(model_dir)] == [True]
+
+    retrained = replace(trained[1].bundle, version=f"{version}-again")  # the same model under a new version
+    again = gate(config, save(retrained), holdout_rows)
+    decision = again.decision
+    assert (decision.promoted, decision.champion_version, decision.reason) == (False, version, "gain 0 is not more than 0")
+    assert decision.gate_rows == decision.holdout_rows == len(holdout_rows)  # no holdout row trained the champion
+    assert again.comparison is not None and again.comparison.changed == 0
+    assert [entry["promoted"] for entry in read_decisions(model_dir)] == [True, False]
+
+
+def test_a_publish_that_fails_leaves_the_champion_and_the_audit_untouched(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config, save, holdout_rows = _gate_inputs(trained, tmp_path)
+    model_dir = config.paths.models / config.tracking.model_name
+
+    def publish(bundle: Bundle, decision: Decision) -> None:
+        raise RuntimeError("tracking server down")
+
+    with pytest.raises(RuntimeError, match="tracking server down"):
+        gate(config, save(trained[1].bundle), holdout_rows, publish=publish)
+    assert (model_dir / LATEST).is_symlink()  # the bundle was saved first
+    assert not (model_dir / CHAMPION).exists() and read_decisions(model_dir) == []
