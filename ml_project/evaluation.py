@@ -27,14 +27,20 @@ def available_metrics(task: str, y: pd.Series) -> tuple[str, ...]:
 
 
 def score(task: str, y_true: pd.Series, prediction: np.ndarray, proba: np.ndarray | None, classes: list[str] | None) -> dict[str, float]:
-    """Holdout metrics: accuracy, F1 macro, ROC AUC (one-vs-rest), log loss; or RMSE, MAE, R², MAPE."""
+    """Holdout metrics: accuracy, F1 macro, ROC AUC (one-vs-rest), log loss; or RMSE, MAE, R², MAPE.
+
+    Without probabilities (`proba` None: e.g. production predictions logged without them), a
+    classification gets the metrics that need only labels: accuracy and F1 macro.
+    """
     if task == "classification":
-        assert proba is not None and classes is not None
         result = {
             "accuracy": skm.accuracy_score(y_true, prediction),
             "f1_macro": skm.f1_score(y_true, prediction, average="macro"),
-            "log_loss": skm.log_loss(y_true, proba, labels=classes),
         }
+        if proba is None:
+            return {name: float(value) for name, value in result.items()}
+        assert classes is not None
+        result["log_loss"] = skm.log_loss(y_true, proba, labels=classes)
         present = sorted(set(y_true))
         if len(present) == len(classes) and len(classes) > 1:
             y_score = proba[:, 1] if len(classes) == 2 else proba

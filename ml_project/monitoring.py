@@ -19,8 +19,11 @@ the picture (confusion matrix, per-class scores) beside them.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +31,19 @@ import numpy as np
 import pandas as pd
 
 from ml_project.artifacts import Bundle
-from ml_project.errors import jsonable
+from ml_project.config import Config
+from ml_project.errors import BundleError, ConfigError, PredictionLogError, jsonable
 from ml_project.ingestion import DataError, read_table, require_columns
+from ml_project.prediction_log import read_predictions, shown_url, write_labels
 from ml_project.validation import InputSchema, coerce_datetime
 
 LOG_COLUMNS = ["prediction", "probabilities", "request_id", "model_version", "logged_at"]
 DRIFT_KINDS = ("numerical", "categorical")
 EXAMPLES = 5
 REPORT_FILES = (("drift", "html"), ("quality", "html"), ("monitoring", "json"))
+REFERENCE = "reference.parquet"
+DRIFT_EXIT = 3
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -178,15 +186,7 @@ def quality_report(
         return _run_quality(frame, schema, [], False), score("regression", y_true, prediction.to_numpy(), None, None)
     names = list(classes or schema.classes or [])
     proba = _probability_matrix(labelled["probabilities"], names)
-    if proba is None:  # no probabilities logged: the metrics that need only labels
-        from sklearn import metrics as skm
-
-        metrics = {
-            "accuracy": float(skm.accuracy_score(y_true, prediction)),
-            "f1_macro": float(skm.f1_score(y_true, prediction, average="macro")),
-        }
-    else:
-        metrics = score("classification", y_true, prediction.to_numpy(), proba, names)
+    metrics = score("classification", y_true, prediction.to_numpy(), proba, names)  # proba None: label metrics only
     # evidently names probability columns after the classes; a class called target or prediction cannot be one.
     with_proba = proba is not None and not set(names) & {"target", "prediction"}
     if with_proba:
@@ -358,3 +358,140 @@ def holdout_reports(bundle: Bundle, modelling_rows: pd.DataFrame, holdout_rows: 
     quality, metrics = quality_report(labelled, schema, bundle.classes or None)
     summary = {"model_version": bundle.version, "kind": "holdout", "drift": drift_summary, "quality": metrics}
     return write_reports(folder, f"holdout-{bundle.version}", summary, drift, quality)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which logged predictions to monitor: logged_at in [since, until), of one model version or all."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    model_version: str | None = None
+
+    def text(self) -> str:
+        return f"from {_when(self.since, 'the start')} until {_when(self.until, 'now')}"
+
+
+@dataclass(frozen=True)
+class MonitoringReport:
+    """The monitoring.json summary, the report files written, and the exit code (3 on a drift alert)."""
+
+    summary: dict[str, Any]
+    paths: dict[str, Path]
+    exit_code: int
+
+
+def monitor(config: Config, bundle: Bundle, window: Window, labels: Path | None = None) -> MonitoringReport:
+    """Drift of the window's logged inputs against the bundle's reference and, given labels, quality; reports written."""
+    url = config.prediction_log_url
+    if url is None:
+        raise ConfigError("config error: prediction_log.enabled = false: there is no prediction log to monitor")
+    if window.since and window.until and window.since >= window.until:
+        raise DataError(f"data error: --since {_when(window.since)} is not before --until {_when(window.until)}")
+    reference_file = _reference_file(bundle)
+    frame = _logged_window(config, bundle, window, url)
+    reference = pd.read_parquet(reference_file)
+    quality_snapshot, quality = _quality(frame, bundle, labels, url)  # first: a wrong labels file fails fast
+    drift_snapshot, drift = drift_report(reference, frame, bundle.schema, config.monitoring.drift_share_threshold)
+    exit_code = DRIFT_EXIT if drift["drift_detected"] else 0
+    summary = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "model_name": bundle.model_name,
+        "reference": {"model_version": bundle.version, "path": str(reference_file), "rows": len(reference)},
+        "prediction_log": shown_url(url),
+        "window": {
+            "since": window.since.isoformat() if window.since else None,
+            "until": window.until.isoformat() if window.until else None,
+            "first_logged_at": frame["logged_at"].min().isoformat(),
+            "last_logged_at": frame["logged_at"].max().isoformat(),
+        },
+        "rows": len(frame),
+        "model_versions": dict(sorted(Counter(frame["model_version"]).items())),
+        "drift": drift,
+        "quality": quality,
+        "exit_code": exit_code,
+    }
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    paths = write_reports(config.paths.reports, stamp, summary, drift_snapshot, quality_snapshot)
+    return MonitoringReport(summary, paths, exit_code)
+
+
+def report_lines(report: MonitoringReport, window: Window) -> list[str]:
+    """What the monitoring command prints: the reference, the window, versions, drift, quality and the files."""
+    summary = report.summary
+    reference = summary["reference"]
+    versions = summary["model_versions"].items()
+    return [
+        f"model {summary['model_name']}: reference {reference['rows']} rows of version {reference['model_version']}",
+        f"prediction log {summary['prediction_log']}: {summary['rows']} predictions {window.text()}",
+        "model versions: " + ", ".join(f"{version} ({count})" for version, count in versions),
+        *drift_lines(summary["drift"]),
+        *_quality_lines(summary["quality"]),
+        *(f"{name}: {path}" for name, path in report.paths.items()),
+    ]
+
+
+def _reference_file(bundle: Bundle) -> Path:
+    assert bundle.path is not None  # load_bundle always sets it
+    reference_file = bundle.path / REFERENCE
+    if not reference_file.is_file():
+        raise BundleError(f"bundle error: {bundle.path} has no {REFERENCE} to compare with; retrain to get one")
+    return reference_file
+
+
+def _logged_window(config: Config, bundle: Bundle, window: Window, url: str) -> pd.DataFrame:
+    """The window's logged predictions of this model as a typed frame; too few of them is a DataError."""
+    frame = production_frame(read_predictions(url, window.since, window.until, bundle.model_name), bundle.schema)
+    if window.model_version:
+        frame = frame[frame["model_version"] == window.model_version].reset_index(drop=True)
+    if len(frame) < config.monitoring.min_rows:
+        of = f" version {window.model_version}" if window.model_version else ""
+        raise DataError(
+            f"data error: prediction log {shown_url(url)} holds {len(frame)} predictions of model {bundle.model_name}{of} "
+            f"{window.text()}; monitoring.min_rows = {config.monitoring.min_rows}"
+        )
+    return frame
+
+
+def _quality(frame: pd.DataFrame, bundle: Bundle, labels: Path | None, url: str) -> tuple[Any, dict[str, Any] | None]:
+    """The quality report and its summary when a labels file is given (its labels stored too); (None, None) otherwise."""
+    if labels is None:
+        return None, None
+    given = read_labels(labels, bundle.schema)
+    labelled, counts = join_labels(frame, given, bundle.schema)
+    kept = usable_labels(given, bundle.schema)
+    try:  # for the dashboard; the reports do not depend on it, so a log that refuses writes costs a warning
+        stored = write_labels(url, list(zip(kept["request_id"], kept[bundle.schema.target].tolist())))
+        logger.info("stored %d labels in the prediction log's labels table", stored)
+    except PredictionLogError as error:
+        logger.warning("labels not stored for the dashboard: %s", error)
+    snapshot, metrics = quality_report(labelled, bundle.schema, bundle.classes) if counts.matched else (None, None)
+    summary = {"labels_file": str(labels), "labels": counts.as_dict(), "metrics": metrics}
+    return snapshot, {**summary, "holdout_metrics": bundle.metrics.get("holdout")}
+
+
+def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
+    """The label counts and the metrics next to the holdout's, as printable lines."""
+    if quality is None:
+        return []
+    counts = quality["labels"]
+    lines = [
+        f"labels: {counts['rows']} rows: {counts['matched']} matched, {counts['unmatched']} unmatched "
+        f"(no logged prediction in the window), {counts['duplicates']} repeated ids, {counts['missing']} missing, "
+        f"{counts['unknown_class']} of an unknown class"
+    ]
+    if counts["unmatched_examples"]:
+        lines.append("  unmatched request ids, e.g.: " + ", ".join(counts["unmatched_examples"]))
+    if not quality["metrics"]:
+        return [*lines, "quality: no label matched a logged prediction; no quality report"]
+    holdout = quality["holdout_metrics"] or {}
+    shown = [
+        f"{name} {value:.4f}" + (f" (holdout {holdout[name]:.4f})" if name in holdout else "")
+        for name, value in quality["metrics"].items()
+    ]
+    return [*lines, f"quality on {counts['matched']} labelled predictions: " + ", ".join(shown)]
+
+
+def _when(moment: datetime | None, unset: str = "") -> str:
+    """A window bound as printed: UTC to the second, or `unset` when the flag was not given."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else unset

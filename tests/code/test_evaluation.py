@@ -46,6 +46,12 @@ def test_classification_scores_are_sklearns_metrics() -> None:
     assert all(type(value) is float for value in scores.values())
 
 
+def test_without_probabilities_a_classification_gets_the_label_metrics_only() -> None:
+    y = pd.Series(["a", "a", "b", "b"])
+    scores = evaluation.score("classification", y, np.array(["a", "b", "b", "b"]), None, ["a", "b"])
+    assert scores == {"accuracy": 0.75, "f1_macro": pytest.approx((2 / 3 + 0.8) / 2, rel=1e-12)}
+
+
 def test_roc_auc_needs_every_class_in_the_truth() -> None:
     proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
     scores = evaluation.score("classification", pd.Series(["a", "b"]), np.array(["a", "b"]), proba, ["a", "b", "c"])
