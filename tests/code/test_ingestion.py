@@ -1,57 +1,17 @@
-"""Exit codes of the shared CLI contract, and reading tables from files and SQL."""
+"""Reading tables: CSV, parquet and SQLAlchemy URLs, chunks, and files that are not what they claim."""
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ml_project.cli import make_parser, run
-from ml_project.config import Config, ConfigError, RunConfig, load_config
+from ml_project.config import ConfigError, load_config
 from ml_project.ingestion import DataError, iter_chunks, load_modelling_data, read_table
 
-from ..conftest import PENGUINS, output_overrides
-
-
-def _run(tmp_path: Path, main, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    argv = [arg for item in output_overrides(tmp_path) for arg in ("--set", item)] + list(extra)
-    code = run("demo", make_parser("demo", "demo"), RunConfig(), main, argv)
-    return code, capsys.readouterr().err
-
-
-def test_success_is_exit_0_and_logs_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def main(config: Config, args: argparse.Namespace) -> int:
-        import logging
-
-        logging.getLogger("demo").info("hello from the use case")
-        return 0
-
-    code, _ = _run(tmp_path, main, capsys)
-    assert code == 0
-    (log,) = (tmp_path / "logs").glob("demo-*.log")
-    assert "hello from the use case" in log.read_text()
-
-
-def test_a_user_error_is_exit_2_and_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def main(config: Config, args: argparse.Namespace) -> int:
-        raise DataError("data error: x.csv has no column 'y'")
-
-    assert _run(tmp_path, main, capsys) == (2, "data error: x.csv has no column 'y'\n")
-    assert _run(tmp_path, main, capsys, "--set", "modelling.seed=abc")[0] == 2
-
-
-def test_a_bug_is_exit_1_with_one_line_and_the_traceback_in_the_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def main(config: Config, args: argparse.Namespace) -> int:
-        raise RuntimeError("the disk is on fire")
-
-    code, err = _run(tmp_path, main, capsys)
-    (log,) = (tmp_path / "logs").glob("demo-*.log")
-    assert code == 1
-    assert err == f"error: RuntimeError: the disk is on fire (traceback in {log})\n"
-    assert "Traceback (most recent call last)" in log.read_text()
+from ..conftest import PENGUINS
 
 
 def test_modelling_data_from_an_sqlalchemy_url(tmp_path: Path, penguins: pd.DataFrame) -> None:
