@@ -216,6 +216,7 @@ def _categories_pipeline(*steps: Any, missing: Any = None) -> Pipeline:
 
 
 MISSING_FILL = SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="__missing__")
+ORDINAL = OrdinalEncoder()
 
 
 @pytest.mark.parametrize(
@@ -250,7 +251,7 @@ def test_infrequent_categories_are_compiled_exactly(steps: list[Any]) -> None:
         [MISSING_FILL, OneHotEncoder(drop="first", handle_unknown="ignore", min_frequency=0.05, sparse_output=False)],
         [SimpleImputer(strategy="constant", fill_value="__missing__"), OneHotEncoder(sparse_output=False)],
         [SimpleImputer(missing_values=pd.NA, strategy="most_frequent"), OneHotEncoder(sparse_output=False)],
-        [SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="m", add_indicator=True), OrdinalEncoder()],
+        [SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="m", add_indicator=True), ORDINAL],
         [OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3, sparse_output=False)],
     ],
     ids=["warn-on-unknown", "drop", "imputer-of-nan-only", "most-frequent", "indicator", "encoder-that-saw-None"],

@@ -124,7 +124,8 @@ def test_unknown_categories_go_with_the_infrequent_ones_in_one_hot_only() -> Non
 
 
 def test_every_kind_of_missing_category_is_one_label() -> None:
-    rows = pd.DataFrame({"x": [1.0] * 4, "c": np.array([None, np.nan, pd.NA, pd.NaT], dtype=object), "t": TRAIN["t"][:4]})
+    missing = np.array([None, np.nan, pd.NA, pd.NaT], dtype=object)
+    rows = pd.DataFrame({"x": [1.0] * 4, "c": missing, "t": TRAIN["t"][:4]})
     assert _fitted("onehot").transform(rows)[:, 2:6].tolist() == [[1, 0, 0, 0]] * 4
     assert _fitted("ordinal").transform(rows)[:, 2].tolist() == [0.0] * 4
 
