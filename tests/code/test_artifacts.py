@@ -154,3 +154,15 @@ def test_a_bundle_holding_the_legacy_rare_label_grouper_loads_and_serves_the_sam
     np.testing.assert_array_equal(loaded.pipeline.predict_proba(rows), pipeline.predict_proba(rows))
     np.testing.assert_array_equal(loaded.compiled.predict_proba(rows), pipeline.predict_proba(rows))
     np.testing.assert_array_equal(loaded.compiled.predict(rows), pipeline.predict(rows))
+
+
+def test_a_new_bundle_loads_with_its_compiled_path(  # type: ignore[no-untyped-def]
+    trained, penguins: pd.DataFrame
+) -> None:
+    _, report = trained
+    loaded = load_bundle(report.bundle.path)
+    encoder = loaded.pipeline[0].named_transformers_["categorical"]["encode"]
+    assert encoder._infrequent_enabled  # the encoders' own min_frequency, not RareLabelGrouper
+    assert loaded.compiled is not None  # compiled and verified on the schema's synthetic sample
+    rows = validate(penguins, loaded.schema).valid
+    np.testing.assert_array_equal(loaded.compiled.predict_proba(rows), loaded.pipeline.predict_proba(rows))
