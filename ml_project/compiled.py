@@ -122,7 +122,7 @@ class _Codes:
     lookup: dict[str, int]
     missing: int
     other: int
-    stringify: bool  # the rare-label grouper compares str(value); a bare encoder compares the value itself
+    stringify: bool  # the legacy rare-label grouper compares str(value); an encoder compares the value itself
 
     def unmatched(self, value: Any) -> int:
         """Code of a value that is not a plain str: a str subclass, a missing value, or anything else."""
@@ -152,25 +152,43 @@ def _string_categories(encoder: Any, names: Sequence[str]) -> list[list[str]]:
     categories = [list(values) for values in encoder.categories_]
     if len(categories) != len(names) or not all(isinstance(value, str) for column in categories for value in column):
         raise _Unsupported("encoder categories must be text, one list per column")
-    if getattr(encoder, "_infrequent_enabled", False) or np.dtype(encoder.dtype) != np.float64:
-        raise _Unsupported("infrequent categories or a non-float64 encoder")
+    if np.dtype(encoder.dtype) != np.float64:
+        raise _Unsupported("a non-float64 encoder")
     return categories
 
 
-def _column_codes(grouper: RareLabelGrouper | None, categories: list[str], name: str) -> _Codes:
-    """Fold the grouper (frequent labels kept, missing and rare ones relabelled) into the encoder's lookup."""
-    position = {category: index for index, category in enumerate(categories)}
+def _encoded_positions(encoder: Any, column: int, categories: list[str]) -> tuple[dict[str, int], int]:
+    """Each category's code in the encoder's output for `column`, and an unknown category's (-1: none).
+
+    With `min_frequency` or `max_categories`, sklearn's `_default_to_infrequent_mappings` sends every
+    infrequent category to one code after the frequent ones; the one-hot encoder's
+    handle_unknown="infrequent_if_exist" sends unknown categories there too, when the column has any.
+    """
+    mapping = encoder._default_to_infrequent_mappings[column] if encoder._infrequent_enabled else None
+    codes = list(range(len(categories))) if mapping is None else [int(code) for code in mapping]
+    unknown = -1
+    if mapping is not None and type(encoder) is OneHotEncoder and encoder.handle_unknown == "infrequent_if_exist":
+        unknown = int(mapping[encoder._infrequent_indices[column][0]])
+    return dict(zip(categories, codes)), unknown
+
+
+def _column_codes(
+    grouper: RareLabelGrouper | None, encoded: tuple[dict[str, int], int], name: str, missing_label: str | None
+) -> _Codes:
+    """One column's lookup: the encoder's codes, after the imputer's missing label or the legacy grouper."""
+    position, unknown = encoded
     if grouper is None:
-        return _Codes(position, missing=-1, other=-1, stringify=False)
+        missing = unknown if missing_label is None else position.get(missing_label, unknown)
+        return _Codes(position, missing=missing, other=unknown, stringify=False)
     frequent = grouper.frequent_labels_[name]
-    lookup = {label: position.get(label, -1) for label in frequent}
-    other = position.get(RARE_LABEL, -1)
+    lookup = {label: position.get(label, unknown) for label in frequent}
+    other = position.get(RARE_LABEL, unknown)
     return _Codes(lookup, missing=lookup.get(MISSING_LABEL, other), other=other, stringify=True)
 
 
 @dataclass(frozen=True)
 class _OneHot:
-    """RareLabelGrouper (optional) and OneHotEncoder(handle_unknown="ignore") as one lookup per column."""
+    """A missing-label imputer or the legacy RareLabelGrouper (optional) and a dense OneHotEncoder, as lookups."""
 
     names: tuple[str, ...]
     codes: tuple[_Codes, ...]
@@ -190,7 +208,7 @@ class _OneHot:
 
 @dataclass(frozen=True)
 class _Ordinal:
-    """RareLabelGrouper (optional) and OrdinalEncoder(handle_unknown="use_encoded_value") as lookups."""
+    """A missing-label imputer or the legacy RareLabelGrouper (optional) and an OrdinalEncoder, as lookups."""
 
     names: tuple[str, ...]
     codes: tuple[_Codes, ...]
@@ -280,24 +298,36 @@ def _compile_matrix_step(step: Any, width: int) -> tuple[MatrixStep, int]:
     raise _Unsupported(f"step {type(step).__name__}")
 
 
+def _missing_label(imputer: SimpleImputer, names: tuple[str, ...]) -> str:
+    """The text a SimpleImputer puts for every missing category, as preprocessing builds it."""
+    constant = imputer.strategy == "constant" and isinstance(imputer.fill_value, str)
+    if not constant or imputer.missing_values is not pd.NA or imputer.add_indicator:
+        raise _Unsupported("a categorical SimpleImputer must fill pd.NA (any missing value) with a text constant")
+    if imputer.n_features_in_ != len(names):
+        raise _Unsupported("a categorical SimpleImputer fitted on another width")
+    return str(imputer.fill_value)
+
+
 def _compile_encoder(
-    grouper: RareLabelGrouper | None, encoder: Any, names: tuple[str, ...]
+    grouper: RareLabelGrouper | None, encoder: Any, names: tuple[str, ...], missing_label: str | None = None
 ) -> tuple[Callable[[Columns, int], np.ndarray], int]:
-    """An optional RareLabelGrouper and its encoder as one reader of the raw columns, and its width."""
+    """An optional legacy RareLabelGrouper or missing-label fill and an encoder, as one reader and its width."""
     if grouper is not None and list(grouper.feature_names_in_) != list(names):
         raise _Unsupported("RareLabelGrouper fitted on other columns")
     categories = _string_categories(encoder, names)
-    codes = tuple(_column_codes(grouper, column, name) for column, name in zip(categories, names))
+    encoded = [_encoded_positions(encoder, index, column) for index, column in enumerate(categories)]
+    codes = tuple(_column_codes(grouper, column, name, missing_label) for column, name in zip(encoded, names))
     if type(encoder) is OneHotEncoder:
-        if encoder.drop_idx_ is not None or encoder.sparse_output or encoder.handle_unknown == "error":
-            raise _Unsupported("OneHotEncoder must be dense, without drop, and ignore unknown categories")
-        widths = [len(column) for column in categories]
+        known = encoder.handle_unknown in ("ignore", "infrequent_if_exist")
+        if encoder.drop_idx_ is not None or encoder.sparse_output or not known:
+            raise _Unsupported("OneHotEncoder must be dense, without drop, and ignore or group unknown categories")
+        widths = [len(set(lookup.values())) for lookup, _ in encoded]
         return _OneHot(names, codes, np.cumsum([0, *widths[:-1]]), sum(widths)), sum(widths)
     if type(encoder) is OrdinalEncoder:
         if encoder.handle_unknown != "use_encoded_value":
             raise _Unsupported("OrdinalEncoder must encode unknown categories")
         return _Ordinal(names, codes, float(encoder.unknown_value)), len(names)
-    raise _Unsupported("RareLabelGrouper must be followed by OneHotEncoder or OrdinalEncoder")
+    raise _Unsupported("a categorical step must be followed by OneHotEncoder or OrdinalEncoder")
 
 
 def _active_steps(steps: Sequence[tuple[str, Any]]) -> list[Any]:
@@ -309,13 +339,16 @@ def _compile_reader(steps: list[Any], names: tuple[str, ...]) -> tuple[Callable[
     """How a branch reads its input columns into a float64 matrix: (reader, its width, steps it covers)."""
     first = steps[0]
     if type(first) is DatetimeFeatures:
-        if list(first.feature_names_in_) != list(names) or not set(first.parts) <= set(DATETIME_PARTS):
+        if list(first.feature_names_in_) != list(names) or not set(first.parts_) <= set(DATETIME_PARTS):
             raise _Unsupported("DatetimeFeatures fitted on other columns")
-        return _DatetimeParts(names, tuple(first.parts)), len(names) * len(first.parts), 1
+        return _DatetimeParts(names, tuple(first.parts_)), len(names) * len(first.parts_), 1
     if type(first) is RareLabelGrouper:
         if len(steps) < 2:
             raise _Unsupported("RareLabelGrouper must be followed by an encoder")
         read, width = _compile_encoder(first, steps[1], names)
+        return read, width, 2
+    if type(first) is SimpleImputer and len(steps) > 1 and type(steps[1]) in (OneHotEncoder, OrdinalEncoder):
+        read, width = _compile_encoder(None, steps[1], names, _missing_label(first, names))
         return read, width, 2
     if type(first) in (OneHotEncoder, OrdinalEncoder):
         read, width = _compile_encoder(None, first, names)

@@ -6,10 +6,21 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from ml_project.artifacts import LATEST, MANIFEST, BundleError, load_bundle, save_bundle
+from ml_project.features import RareLabelGrouper
+from ml_project.modelling import split_features_target
+from ml_project.validation import validate
 
 BUNDLE_FILES = {
     "config.yaml", "fingerprint.json", "leaderboard.csv", "metrics.json", "model.json", "pipeline.joblib",
@@ -108,3 +119,50 @@ def test_a_broken_manifest_is_a_bundle_error(trained, tmp_path: Path, manifest: 
     (copy / MANIFEST).write_text(manifest)
     with pytest.raises(BundleError, match=message):
         load_bundle(copy)
+
+
+def _legacy_pipeline(config: Any, encoding: str) -> Pipeline:
+    """A penguins pipeline as build_preprocessor made it before the encoders grouped rare labels."""
+    features = config.data.features
+    encoder: Any = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    if encoding == "ordinal":
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    impute = SimpleImputer(strategy="median", add_indicator=True)
+    numerical = Pipeline([("impute", impute), ("scale", StandardScaler())])
+    grouper = RareLabelGrouper(config.preprocessing.rare_label_min_frequency)
+    categorical = Pipeline([("rare", grouper), ("encode", encoder)])
+    preprocess = ColumnTransformer(
+        [("numerical", numerical, list(features.numerical)), ("categorical", categorical, list(features.categorical))]
+    )
+    return Pipeline([("preprocess", preprocess), ("model", LogisticRegression(max_iter=2000))])
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
+def test_a_bundle_holding_the_legacy_rare_label_grouper_loads_and_serves_the_same(  # type: ignore[no-untyped-def]
+    trained, penguins: pd.DataFrame, tmp_path: Path, encoding: str
+) -> None:
+    config, report = trained
+    valid = validate(penguins, report.bundle.schema, with_target=True).valid
+    X, y = split_features_target(valid, config.data)
+    X.loc[X.index[:3], "island"] = "Tiny"  # under 2%: the grouper's __rare__ label
+    pipeline = _legacy_pipeline(config, encoding).fit(X, y)
+    legacy = replace(report.bundle, pipeline=pipeline, version="", path=None, compiled=None)
+    loaded = load_bundle(save_bundle(legacy, tmp_path).path)
+    assert type(loaded.pipeline[0].named_transformers_["categorical"][0]) is RareLabelGrouper
+    assert loaded.compiled is not None  # compiled and verified on the schema's synthetic sample
+    rows = X.assign(island=["Atlantis", None, "Tiny", *X["island"][3:]])  # unknown, missing, rare, then the rest
+    np.testing.assert_array_equal(loaded.pipeline.predict_proba(rows), pipeline.predict_proba(rows))
+    np.testing.assert_array_equal(loaded.compiled.predict_proba(rows), pipeline.predict_proba(rows))
+    np.testing.assert_array_equal(loaded.compiled.predict(rows), pipeline.predict(rows))
+
+
+def test_a_new_bundle_loads_with_its_compiled_path(  # type: ignore[no-untyped-def]
+    trained, penguins: pd.DataFrame
+) -> None:
+    _, report = trained
+    loaded = load_bundle(report.bundle.path)
+    encoder = loaded.pipeline[0].named_transformers_["categorical"]["encode"]
+    assert encoder._infrequent_enabled  # the encoders' own min_frequency, not RareLabelGrouper
+    assert loaded.compiled is not None  # compiled and verified on the schema's synthetic sample
+    rows = validate(penguins, loaded.schema).valid
+    np.testing.assert_array_equal(loaded.compiled.predict_proba(rows), loaded.pipeline.predict_proba(rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -29,7 +30,7 @@ PENGUINS = "penguins_classification"
 TASKS = {PENGUINS: "classification", "penguins_regression": "regression", "seattle_temps_regression": "regression"}
 CASES = [(use_case, algorithm) for use_case, task in TASKS.items() for algorithm in SEARCH_SPACES[task]]
 SMALL = {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 20}}
-RARE_IN_TRAINING = "Tiny"  # 3 of ~340 rows: under the 2% rare-label threshold
+RARE_IN_TRAINING = "Tiny"  # 3 of ~340 rows: under the 2% min_frequency, so the encoders group it as infrequent
 REASON = re.compile(r"^transform: .+ instead of sklearn's .+ at \(\d+, \d+\) \(\d+ differ\) on 64 rows$")
 
 
@@ -100,6 +101,14 @@ def test_compiled_outputs_equal_sklearn_bit_for_bit(use_case: str, algorithm: st
     _assert_same_as_sklearn(compiled, pipeline, rows)
 
 
+@pytest.mark.parametrize("algorithm", SEARCH_SPACES["classification"])
+def test_the_exact_cases_include_infrequent_and_missing_categories(algorithm: str) -> None:
+    encoder = _fitted(PENGUINS, algorithm)[0].named_transformers_["categorical"]["encode"]
+    infrequent = [None if column is None else list(column) for column in encoder.infrequent_categories_]
+    assert infrequent == [[RARE_IN_TRAINING], None]  # island has one, sex none
+    assert encoder.categories_[1].tolist() == ["__missing__", "female", "male"]  # sex has missing values
+
+
 @pytest.mark.parametrize("use_case, algorithm", CASES)
 def test_a_dict_of_arrays_predicts_like_the_frame(use_case: str, algorithm: str) -> None:
     compiled, rows = _compiled(use_case, algorithm), _scoring_rows(use_case)
@@ -167,7 +176,7 @@ def _grades_pipeline(preprocess: Any) -> Pipeline:
 
 
 @pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
-def test_values_that_are_not_text_are_grouped_as_str_of_them(encoding: str) -> None:
+def test_values_that_are_not_text_are_encoded_as_sklearn_encodes_them(encoding: str) -> None:
     features = FeaturesConfig(categorical=["grade"])
     preprocessor = build_preprocessor(features, PreprocessingConfig(), encoding)  # type: ignore[arg-type]
     pipeline = _grades_pipeline(preprocessor)
@@ -195,6 +204,63 @@ def test_a_bare_encoder_compares_values_as_they_are(encoder: Any) -> None:
     for values in (odd, odd * 50):
         rows = pd.DataFrame({"grade": np.array(values, dtype=object)})
         np.testing.assert_array_equal(compiled.transform(rows), pipeline[:-1].transform(rows))
+
+
+def _categories_pipeline(*steps: Any, missing: Any = None) -> Pipeline:
+    """A model of one text column with a rare and a missing category, behind the given categorical steps."""
+    labels = np.array(["a"] * 60 + ["b"] * 57 + ["rare"] * 2 + [missing] * 2, dtype=object)
+    named = [(f"step{index}", step) for index, step in enumerate(steps)]
+    preprocess = ColumnTransformer([("categorical", Pipeline(named), ["grade"])])
+    pipeline = Pipeline([("preprocess", preprocess), ("model", LogisticRegression())])
+    return pipeline.fit(pd.DataFrame({"grade": labels}), np.arange(121) % 2)
+
+
+MISSING_FILL = SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="__missing__")
+ORDINAL = OrdinalEncoder()
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [MISSING_FILL, OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.05, sparse_output=False)],
+        [MISSING_FILL, OneHotEncoder(handle_unknown="ignore", min_frequency=0.05, sparse_output=False)],
+        [MISSING_FILL, OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=2, sparse_output=False)],
+        [MISSING_FILL, OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, min_frequency=0.05)],
+        [MISSING_FILL, OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-7, max_categories=3)],
+        [OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3, sparse_output=False)],
+    ],
+    ids=["onehot-grouped-unknown", "onehot-ignored-unknown", "onehot-max-categories", "ordinal", "ordinal-max", "bare"],
+)
+def test_infrequent_categories_are_compiled_exactly(steps: list[Any]) -> None:
+    bare = len(steps) == 1  # a bare encoder that saw None would have None among its categories: not compiled
+    pipeline = _categories_pipeline(*steps, missing="rarer" if bare else None)
+    assert pipeline[0].named_transformers_["categorical"][len(steps) - 1]._infrequent_enabled
+    compiled = compile_pipeline(pipeline)
+    assert compiled is not None
+    odd = ["a", "b", "rare", None, np.nan, pd.NA, "unseen", "__missing__"]
+    for values in (odd, odd * 40):
+        rows = pd.DataFrame({"grade": np.array(values, dtype=object)})
+        np.testing.assert_array_equal(compiled.transform(rows), pipeline[:-1].transform(rows))
+        np.testing.assert_array_equal(compiled.predict_proba(rows), pipeline.predict_proba(rows))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [MISSING_FILL, OneHotEncoder(handle_unknown="warn", min_frequency=0.05, sparse_output=False)],
+        [MISSING_FILL, OneHotEncoder(drop="first", handle_unknown="ignore", min_frequency=0.05, sparse_output=False)],
+        [SimpleImputer(strategy="constant", fill_value="__missing__"), OneHotEncoder(sparse_output=False)],
+        [SimpleImputer(missing_values=pd.NA, strategy="most_frequent"), OneHotEncoder(sparse_output=False)],
+        [SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="m", add_indicator=True), ORDINAL],
+        [OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=3, sparse_output=False)],
+    ],
+    ids=["warn-on-unknown", "drop", "imputer-of-nan-only", "most-frequent", "indicator", "encoder-that-saw-None"],
+)
+def test_categorical_settings_it_does_not_replay_fall_back_to_sklearn(steps: list[Any]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some of these settings warn in fit
+        pipeline = _categories_pipeline(*steps)
+    assert compile_pipeline(pipeline) is None
 
 
 def _numbers_pipeline(preprocess: ColumnTransformer, *middle: Any) -> Pipeline:

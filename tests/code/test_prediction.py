@@ -34,7 +34,9 @@ def test_predict_frame_returns_labels_probabilities_and_version(trained, penguin
     probabilities = predictions[["proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]].to_numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert (predictions["model_version"] == report.bundle.version).all()
+    # The fitted pipeline takes the raw frame too: its ColumnTransformer hands each step only its own columns.
     assert predictions["prediction"].tolist() == report.bundle.pipeline.predict(penguins.head(10)).tolist()
+    np.testing.assert_array_equal(probabilities, report.bundle.pipeline.predict_proba(penguins.head(10)))
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
