@@ -4,7 +4,7 @@ TARGET is one of: docker, heroku, google_app_engine, google_cloud_function, aws_
 The folder (default <paths.output>/deployment/<TARGET>/) holds:
   model/             the verified model bundle (--model: champion by default, latest, or a folder)
   requirements.txt   the runtime packages only, hash-pinned from Pipfile.lock (no mlflow, evidently, optuna, pytest)
-  ml_project/, deployment/   the code the service runs (deployment/service.py, deployment/runtime.py)
+  ml_project/, deployment/   the code the service runs (deployment/app.py and its routers, deployment/run_deployed.py)
   deployment.json    what was assembled: target, model, service settings
   <target files>     rendered from deployment/<TARGET>/ (Dockerfile, Procfile, app.yaml, main.py, main.tf, ...)
   deploy.sh          the commands that ship it, printed at the end too
@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from deployment.runtime import DEPLOYMENT_FILE
+from deployment.run_deployed import DEPLOYMENT_FILE
 from ml_project.artifacts import Bundle, load_bundle, not_served
 from ml_project.cli import load_model, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, ConfigError, RunConfig
@@ -45,7 +45,17 @@ LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
 # Never in a deployed folder: training, tracking, monitoring and test tools.
 FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
-RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py", "process.py", "dashboard.py")
+RUNTIME_MODULES = (
+    "__init__.py",
+    "app.py",
+    "prediction_api.py",
+    "sagemaker_api.py",
+    "dashboard_api.py",
+    "dashboard_figures.py",
+    "workers.py",
+    "run_deployed.py",
+    "process.py",
+)
 RUNTIME_FOLDERS = ("templates", "assets")  # the dashboard's page template and its vendored plotly.js
 SKIP_TEMPLATE = ("requirements.in",)
 # What deploy.sh leaves in a folder that the next assembly must keep: Terraform's state (the

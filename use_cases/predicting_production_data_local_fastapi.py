@@ -24,7 +24,7 @@ START_TIMEOUT = 60.0
 
 
 def start_server(config: Config, args: argparse.Namespace, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "deployment.serve", "--config", str(args.config), "--log-level", args.log_level]
+    command = [sys.executable, "-m", "deployment.run_service", "--config", str(args.config), "--log-level", args.log_level]
     for override in args.overrides:
         command += ["--set", override]
     if args.model:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from deployment.runtime import DeploymentError, create_deployed_app, main, read_deployment
-from deployment.service import create_app
+from deployment.app import create_app
+from deployment.run_deployed import DeploymentError, create_deployed_app, main, read_deployment
 from ml_project.artifacts import load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction import predict_frame
@@ -225,7 +225,7 @@ def test_runtime_main_refuses_a_taken_port_in_one_line(bundle, tmp_path: Path, c
     import socket
 
     folder = _folder(tmp_path, bundle, "docker")
-    monkeypatch.setattr("deployment.runtime.package_root", lambda: folder)
+    monkeypatch.setattr("deployment.run_deployed.package_root", lambda: folder)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -302,7 +302,7 @@ def test_docker_image_is_multi_stage_slim_non_root_with_a_healthcheck(assembled,
 def test_web_concurrency_starts_worker_processes_that_each_flush_their_log(assembled, runtime_python, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, _ = assembled["docker"]
     log_url = f"sqlite:///{tmp_path / 'workers.db'}"
-    server = _start(folder, ["python", "-m", "deployment.runtime"], runtime_python(folder), WEB_CONCURRENCY="2", ML_PROJECT_PREDICTION_LOG_URL=log_url)
+    server = _start(folder, ["python", "-m", "deployment.run_deployed"], runtime_python(folder), WEB_CONCURRENCY="2", ML_PROJECT_PREDICTION_LOG_URL=log_url)
     try:
         with httpx.Client(timeout=10) as client:
             answers = [client.post(f"{server.url}/predict", json=RECORD).status_code for _ in range(30)]
@@ -321,7 +321,7 @@ def test_web_concurrency_starts_worker_processes_that_each_flush_their_log(assem
 def test_heroku_procfile_serves_and_the_deployed_server_use_case_runs_against_it(assembled, runtime_python, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, _ = assembled["heroku"]
     procfile = (folder / "Procfile").read_text()
-    assert procfile == "web: python -m deployment.runtime --port $PORT\n"
+    assert procfile == "web: python -m deployment.run_deployed --port $PORT\n"
     assert (folder / ".python-version").read_text().strip() == LOCK["_meta"]["requires"]["python_version"]
     log_url = f"sqlite:///{tmp_path / 'heroku_log.db'}"
     honcho = str(Path(sys.executable).parent / "honcho")
@@ -360,7 +360,7 @@ def test_app_engine_entrypoint_from_app_yaml_serves(assembled, runtime_python, t
     folder, _ = assembled["google_app_engine"]
     app = yaml.safe_load((folder / "app.yaml").read_text())
     assert app["runtime"] == "python" + LOCK["_meta"]["requires"]["python_version"].replace(".", "")
-    assert app["entrypoint"] == "python -m deployment.runtime --port $PORT"
+    assert app["entrypoint"] == "python -m deployment.run_deployed --port $PORT"
     assert app["instance_class"] == "F2" and app["automatic_scaling"]["max_instances"] == 10
     server = _start(folder, ["sh", "-c", f"exec {app['entrypoint']}"], runtime_python(folder), ML_PROJECT_PREDICTION_LOG_URL="off")
     try:
@@ -468,7 +468,7 @@ def _v2_get(path: str) -> dict[str, Any]:
 
 
 def test_lambda_handler_answers_api_gateway_v1_and_v2_events_in_process(assembled, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from deployment.runtime import lambda_handler
+    from deployment.run_deployed import lambda_handler
 
     folder, _ = assembled["aws_lambda"]
     log_url = f"sqlite:///{tmp_path / 'lambda_log.db'}"
