@@ -17,6 +17,7 @@ Environment variables (all optional; the platform sets PORT), read in one place,
   ML_PROJECT_PREDICTION_LOG_URL   SQLAlchemy URL of the prediction log, or "off"; unset means a
                                   SQLite file in the temp folder, which lives only as long as the instance
   SAGEMAKER_BIND_TO_PORT          sagemaker's port, when SageMaker sets it
+  SM_MODEL_DIR                    sagemaker: where SageMaker unpacked model.tar.gz (default /opt/ml/model)
   ML_PROJECT_REPORTS              a folder of monitoring reports for the dashboard's drift panel
   ML_PROJECT_REGISTRY             a model registry folder (<paths.output>/models) for the dashboard's
                                   card of other versions; unset, the card knows the served version only

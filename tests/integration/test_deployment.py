@@ -134,7 +134,8 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
         "manifest.json", "pipeline.joblib", "schema.json", "metrics.json", "model.json", "fingerprint.json", "versions.json",
         "leaderboard.csv",  # the dashboard's card shows it
     }
-    assert {"service.py", "runtime.py", "__init__.py", "dashboard.py"} <= {path.name for path in (folder / "deployment").iterdir()}
+    shipped = {"__init__.py", "app.py", "prediction_api.py", "sagemaker_api.py", "dashboard_api.py", "dashboard_figures.py"}
+    assert shipped | {"workers.py", "run_deployed.py", "process.py"} <= {path.name for path in (folder / "deployment").iterdir()}
     assert (folder / "deployment" / "templates" / "dashboard.html").is_file()
     assert (folder / "deployment" / "assets" / "plotly-basic.min.js").is_file()
     assert (folder / "ml_project" / "features.py").exists()  # the pickled pipeline's own classes
