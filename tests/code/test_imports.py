@@ -41,6 +41,9 @@ def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
         "use_cases.predicting_historic_data_local",
         "use_cases.predicting_production_data_local",
         "use_cases.predicting_production_data_deployed_server",
+        "use_cases.predicting_production_data_local_fastapi",
+        "deployment.run_deployed",
+        "deployment.workers",
         "ml_project.monitoring",  # evidently only inside the functions that build reports
         "use_cases.monitoring_production_data_local",
     ],

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jinja2
 import pandas as pd
 import pytest
 import yaml
@@ -152,7 +153,7 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
     tag = f"{bundle.version.lower()}-{deployment['content_id'][:8]}"
     script = (folder / "deploy.sh").read_text()
     for command in TARGETS[target].commands:  # printed exactly as deploy.sh runs them
-        rendered = command.format(**{**_values(folder, bundle), "image_tag": tag})
+        rendered = jinja2.Template(command, undefined=jinja2.StrictUndefined).render({**_values(folder, bundle), "image_tag": tag})
         assert f"  {rendered}\n" in printed and f"\n{rendered}\n" in script
     assert "{{" not in printed and "{image_tag}" not in printed
 
