@@ -4,10 +4,13 @@ TARGET is one of: docker, heroku, google_app_engine, google_cloud_function, aws_
 The folder (default <paths.output>/deployment/<TARGET>/) holds:
   model/             the verified model bundle (--model: champion by default, latest, or a folder)
   requirements.txt   the runtime packages only, hash-pinned from Pipfile.lock (no mlflow, evidently, optuna, pytest)
-  ml_project/, deployment/   the code the service runs (deployment/service.py, deployment/runtime.py)
+  ml_project/, deployment/   the code the service runs (deployment/app.py and its routers, deployment/run_deployed.py)
   deployment.json    what was assembled: target, model, service settings
   <target files>     rendered from deployment/<TARGET>/ (Dockerfile, Procfile, app.yaml, main.py, main.tf, ...)
   deploy.sh          the commands that ship it, printed at the end too
+
+Target files and deploy commands are jinja2 templates over the same {{name}} placeholders (`placeholders`);
+an unknown name stops the assembly. The commands are rendered once (`shipping`) for deploy.sh and the printout.
 
 Assembling needs no cloud account or credentials. Accounts, projects and regions are never written
 into the folder: deploy.sh reads them from documented environment variables and stops with one line
@@ -33,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from deployment.runtime import DEPLOYMENT_FILE
+from deployment.run_deployed import DEPLOYMENT_FILE
 from ml_project.artifacts import Bundle, load_bundle, not_served
 from ml_project.cli import load_model, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, ConfigError, RunConfig
@@ -45,7 +48,17 @@ LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
 # Never in a deployed folder: training, tracking, monitoring and test tools.
 FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
-RUNTIME_MODULES = ("__init__.py", "service.py", "runtime.py", "process.py", "dashboard.py")
+RUNTIME_MODULES = (
+    "__init__.py",
+    "app.py",
+    "prediction_api.py",
+    "sagemaker_api.py",
+    "dashboard_api.py",
+    "dashboard_figures.py",
+    "workers.py",
+    "run_deployed.py",
+    "process.py",
+)
 RUNTIME_FOLDERS = ("templates", "assets")  # the dashboard's page template and its vendored plotly.js
 SKIP_TEMPLATE = ("requirements.in",)
 # What deploy.sh leaves in a folder that the next assembly must keep: Terraform's state (the
@@ -61,20 +74,30 @@ class Target:
     summary: str
     needs: tuple[tuple[str, str], ...]  # (environment variable, what it is)
     tools: tuple[str, ...]
-    commands: tuple[str, ...]
+    commands: tuple[str, ...]  # jinja2 templates over `placeholders`, like the target's files
     then: str = ""
     options: tuple[tuple[str, str], ...] = ()  # optional variables with their defaults
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """A target's deploy commands with the assembly's values filled in, once: deploy.sh and the printed
+    next steps both read them."""
+
+    options: tuple[tuple[str, str], ...]
+    commands: tuple[str, ...]
+    then: str
 
 
 # ECR tags are immutable and name the content (model version + hash of model, code and requirements):
 # an image already pushed under this tag is this very folder (a rollback, say), so it is reused.
 PUSH_ONCE = (
-    'if aws ecr describe-images --region "$AWS_REGION" --repository-name "${{REPOSITORY#*/}}"'
-    " --image-ids imageTag={image_tag} >/dev/null 2>&1; then echo 'image {image_tag} is already in ECR';"
+    'if aws ecr describe-images --region "$AWS_REGION" --repository-name "${REPOSITORY#*/}"'
+    " --image-ids imageTag={{image_tag}} >/dev/null 2>&1; then echo 'image {{image_tag}} is already in ECR';"
     ' else aws ecr get-login-password --region "$AWS_REGION"'
-    ' | docker login --username AWS --password-stdin "${{REPOSITORY%%/*}}"'
-    ' && docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{image_tag}" .'
-    ' && docker push "$REPOSITORY:{image_tag}"; fi'
+    ' | docker login --username AWS --password-stdin "${REPOSITORY%%/*}"'
+    ' && docker build --platform linux/amd64 --provenance=false -t "$REPOSITORY:{{image_tag}}" .'
+    ' && docker push "$REPOSITORY:{{image_tag}}"; fi'
 )
 
 TARGETS: dict[str, Target] = {
@@ -82,7 +105,7 @@ TARGETS: dict[str, Target] = {
         summary="a Docker image: multi-stage build, slim runtime, non-root, HEALTHCHECK on /health",
         needs=(),
         tools=("docker",),
-        options=(("IMAGE", "{service_name}:{image_tag}"),),
+        options=(("IMAGE", "{{service_name}}:{{image_tag}}"),),
         commands=('docker build -t "$IMAGE" .',),
         then='docker run --rm -p 8000:8000 "$IMAGE"   # then: curl http://127.0.0.1:8000/health',
     ),
@@ -93,7 +116,7 @@ TARGETS: dict[str, Target] = {
         commands=(
             "[ -d .git ] || git init -q -b main",
             "git add -A",
-            'git commit -q -m "model {model_name} version {model_version}" --allow-empty',
+            'git commit -q -m "model {{model_name}} version {{model_version}}" --allow-empty',
             'heroku git:remote -a "$HEROKU_APP"',
             "git push --force heroku main",
         ),
@@ -103,7 +126,7 @@ TARGETS: dict[str, Target] = {
         summary="an App Engine standard service: app.yaml with the service's entrypoint",
         needs=(("GOOGLE_CLOUD_PROJECT", "the GCP project id to deploy into"),),
         tools=("gcloud",),
-        commands=('gcloud app deploy app.yaml --project "$GOOGLE_CLOUD_PROJECT" --version {gae_version} --quiet',),
+        commands=('gcloud app deploy app.yaml --project "$GOOGLE_CLOUD_PROJECT" --version {{gae_version}} --quiet',),
         then="curl \"https://$(gcloud app describe --project \"$GOOGLE_CLOUD_PROJECT\" --format='value(defaultHostname)')/health\"",
     ),
     "google_cloud_function": Target(
@@ -128,7 +151,7 @@ TARGETS: dict[str, Target] = {
             'terraform apply -var "region=$AWS_REGION" -target=aws_ecr_repository.model',
             'REPOSITORY="$(terraform output -raw repository_url)"',
             PUSH_ONCE,
-            'terraform apply -var "region=$AWS_REGION" -var "image_tag={image_tag}"',
+            'terraform apply -var "region=$AWS_REGION" -var "image_tag={{image_tag}}"',
         ),
         then='curl "$(terraform output -raw url)/health"',
     ),
@@ -143,28 +166,28 @@ TARGETS: dict[str, Target] = {
         options=(("SAGEMAKER_INSTANCE_TYPE", "ml.m5.large"),),
         commands=(
             'ACCOUNT="$(aws sts get-caller-identity --query Account --output text)"',
-            'REPOSITORY="$ACCOUNT.dkr.ecr.$AWS_REGION.amazonaws.com/{service_name}"',
-            'aws ecr describe-repositories --region "$AWS_REGION" --repository-names {service_name} >/dev/null 2>&1'
-            ' || aws ecr create-repository --region "$AWS_REGION" --repository-name {service_name} >/dev/null',
+            'REPOSITORY="$ACCOUNT.dkr.ecr.$AWS_REGION.amazonaws.com/{{service_name}}"',
+            'aws ecr describe-repositories --region "$AWS_REGION" --repository-names {{service_name}} >/dev/null 2>&1'
+            ' || aws ecr create-repository --region "$AWS_REGION" --repository-name {{service_name}} >/dev/null',
             PUSH_ONCE,
-            'aws s3 cp model.tar.gz "s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
-            'aws sagemaker describe-model --region "$AWS_REGION" --model-name {service_name}-{image_tag} >/dev/null 2>&1'
-            ' || aws sagemaker create-model --region "$AWS_REGION" --model-name {service_name}-{image_tag}'
+            'aws s3 cp model.tar.gz "s3://$SAGEMAKER_BUCKET/{{service_name}}/{{image_tag}}/model.tar.gz"',
+            'aws sagemaker describe-model --region "$AWS_REGION" --model-name {{service_name}}-{{image_tag}} >/dev/null 2>&1'
+            ' || aws sagemaker create-model --region "$AWS_REGION" --model-name {{service_name}}-{{image_tag}}'
             ' --execution-role-arn "$SAGEMAKER_ROLE_ARN"'
-            ' --primary-container "Image=$REPOSITORY:{image_tag},'
-            'ModelDataUrl=s3://$SAGEMAKER_BUCKET/{service_name}/{image_tag}/model.tar.gz"',
-            'aws sagemaker describe-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
+            ' --primary-container "Image=$REPOSITORY:{{image_tag}},'
+            'ModelDataUrl=s3://$SAGEMAKER_BUCKET/{{service_name}}/{{image_tag}}/model.tar.gz"',
+            'aws sagemaker describe-endpoint-config --region "$AWS_REGION" --endpoint-config-name {{service_name}}-{{image_tag}}'
             " >/dev/null 2>&1"
-            ' || aws sagemaker create-endpoint-config --region "$AWS_REGION" --endpoint-config-name {service_name}-{image_tag}'
-            ' --production-variants "VariantName=AllTraffic,ModelName={service_name}-{image_tag},'
+            ' || aws sagemaker create-endpoint-config --region "$AWS_REGION" --endpoint-config-name {{service_name}}-{{image_tag}}'
+            ' --production-variants "VariantName=AllTraffic,ModelName={{service_name}}-{{image_tag}},'
             'InstanceType=$SAGEMAKER_INSTANCE_TYPE,InitialInstanceCount=1"',
-            'if aws sagemaker describe-endpoint --region "$AWS_REGION" --endpoint-name {service_name} >/dev/null 2>&1;'
-            ' then aws sagemaker update-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
-            " --endpoint-config-name {service_name}-{image_tag};"
-            ' else aws sagemaker create-endpoint --region "$AWS_REGION" --endpoint-name {service_name}'
-            " --endpoint-config-name {service_name}-{image_tag}; fi",
+            'if aws sagemaker describe-endpoint --region "$AWS_REGION" --endpoint-name {{service_name}} >/dev/null 2>&1;'
+            ' then aws sagemaker update-endpoint --region "$AWS_REGION" --endpoint-name {{service_name}}'
+            " --endpoint-config-name {{service_name}}-{{image_tag}};"
+            ' else aws sagemaker create-endpoint --region "$AWS_REGION" --endpoint-name {{service_name}}'
+            " --endpoint-config-name {{service_name}}-{{image_tag}}; fi",
         ),
-        then="aws sagemaker wait endpoint-in-service --region \"$AWS_REGION\" --endpoint-name {service_name}",
+        then="aws sagemaker wait endpoint-in-service --region \"$AWS_REGION\" --endpoint-name {{service_name}}",
     ),
 }
 
@@ -192,6 +215,7 @@ class Assembly:
     served_as: str
     requirements: tuple[Pin, ...]
     values: dict[str, str]
+    shipping: Shipping
     files: int
     size_bytes: int
 
@@ -349,19 +373,34 @@ def placeholders(bundle: Bundle, target: str, content: str, lock_file: Path = LO
     }
 
 
-def render(text: str, values: dict[str, str], source: Path) -> str:
-    """Fill {{name}} placeholders; an unknown name is an error, not a silent blank."""
+def render(text: str, values: dict[str, str], source: Path | str) -> str:
+    """Fill the {{name}} placeholders of a jinja2 template; an unknown name is an error, not a silent blank."""
+    import jinja2
 
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise ConfigError(f"cloud_setup: {source} uses unknown placeholder {{{{{name}}}}}; known: {', '.join(values)}")
-        return values[name]
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    try:
+        return environment.from_string(text).render(values)
+    except jinja2.UndefinedError as error:
+        name = str(error).split("'")[1] if "'" in str(error) else str(error)
+        raise ConfigError(
+            f"cloud_setup: {source} uses unknown placeholder {{{{{name}}}}}; known: {', '.join(values)}"
+        ) from None
+    except jinja2.TemplateSyntaxError as error:
+        raise ConfigError(f"cloud_setup: {source} line {error.lineno}: {error.message}") from None
 
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, text)
+
+def shipping(target: str, values: dict[str, str]) -> Shipping:
+    """The target's deploy commands, option defaults and follow-up rendered with `values`."""
+    spec = TARGETS[target]
+    where = f"TARGETS['{target}']"
+    return Shipping(
+        options=tuple((name, render(default, values, where)) for name, default in spec.options),
+        commands=tuple(render(command, values, where) for command in spec.commands),
+        then=render(spec.then, values, where),
+    )
 
 
-def deploy_script(target: str, values: dict[str, str]) -> str:
+def deploy_script(target: str, values: dict[str, str], ship: Shipping) -> str:
     """deploy.sh: check the environment variables and tools, then run the target's commands."""
     spec = TARGETS[target]
     lines = [
@@ -370,20 +409,20 @@ def deploy_script(target: str, values: dict[str, str]) -> str:
         "# assembled by executables/cloud_setup.sh. Run it from anywhere: it works in its own folder.",
     ]
     lines += [f"#   {name}: {meaning} (required)" for name, meaning in spec.needs]
-    lines += [f"#   {name}: optional, default {default.format(**values)}" for name, default in spec.options]
+    lines += [f"#   {name}: optional, default {default}" for name, default in ship.options]
     lines += ["set -euo pipefail", 'cd "$(dirname "$0")"']
     for name, meaning in spec.needs:
         lines.append(f'[ -n "${{{name}:-}}" ] || {{ echo "deploy.sh: set {name}: {meaning}" >&2; exit 2; }}')
-    for name, default in spec.options:
-        lines.append(f'{name}="${{{name}:-{default.format(**values)}}}"')
+    for name, default in ship.options:
+        lines.append(f'{name}="${{{name}:-{default}}}"')
     for tool in spec.tools:
         lines.append(
             f'command -v {tool} >/dev/null || {{ echo "deploy.sh: {tool} is not installed; it is needed to ship to {target}" >&2; exit 127; }}'
         )
     lines.append("set -x")
-    lines += [command.format(**values) for command in spec.commands]
-    if spec.then:
-        lines += ["set +x", "echo 'Shipped. Try it:'", "cat <<'NEXT'", spec.then.format(**values), "NEXT"]
+    lines += list(ship.commands)
+    if ship.then:
+        lines += ["set +x", "echo 'Shipped. Try it:'", "cat <<'NEXT'", ship.then, "NEXT"]
     return "\n".join(lines) + "\n"
 
 
@@ -450,51 +489,54 @@ def _check_out_folder(out: Path, bundle: Bundle) -> None:
             raise ConfigError(f"cloud_setup: --out {out} overlaps {inside}; choose a folder outside the model and the code")
 
 
-def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Config) -> Assembly:
-    """Build the folder next to `out`, verify the copied bundle, then swap it in."""
-    _check_out_folder(out, bundle)
-    pins = runtime_requirements(target)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.assembling-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        assert bundle.path is not None
-        # A serving copy: no training rows, no training config; verified against the manifest like any load.
-        _copy_serving_files(bundle.path, staging / "model")
-        load_bundle(staging / "model", serving=True)
-        _copy_code(staging)
-        (staging / "requirements.txt").write_text(requirements_text(target, pins))
-        settings = config.service.model_dump(exclude={"url", "host"})
-        content = content_id(
-            staging, ("model", "ml_project", "deployment", "requirements.txt"), settings, TEMPLATES / target
-        )
-        values = placeholders(bundle, target, content)
-        deployment = {
-            "target": target,
-            "model": "model",
-            "model_name": bundle.model_name,
-            "model_version": bundle.version,
-            "served_as": served_as,
-            "service": settings,
-            "prediction_log": {"enabled": config.prediction_log.enabled},
-            "python_version": values["python_version"],
-            "content_id": content,
-            "assembled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        (staging / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2) + "\n")
-        _render_templates(staging, target, values)
-        script = staging / "deploy.sh"
-        script.write_text(deploy_script(target, values))
-        script.chmod(0o755)
-        if target == "google_cloud_function":
-            _zip_folder(staging, staging / "function.zip", exclude={"main.tf", "deploy.sh", "function.zip"})
-        if target == "sagemaker":
-            _tar_model(staging / "model", staging / "model.tar.gz")
-        (staging / MARKER).write_text(json.dumps({"target": target, "assembled_at": deployment["assembled_at"]}) + "\n")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _deployment_record(
+    target: str, bundle: Bundle, served_as: str, config: Config, values: dict[str, str]
+) -> dict[str, Any]:
+    """deployment.json: what was assembled, and the service settings the folder starts with."""
+    return {
+        "target": target,
+        "model": "model",
+        "model_name": bundle.model_name,
+        "model_version": bundle.version,
+        "served_as": served_as,
+        "service": config.service.model_dump(exclude={"url", "host"}),
+        "prediction_log": {"enabled": config.prediction_log.enabled},
+        "python_version": values["python_version"],
+        "content_id": values["content_id"],
+        "assembled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _fill_staging(
+    staging: Path, target: str, bundle: Bundle, served_as: str, config: Config, pins: tuple[Pin, ...]
+) -> tuple[dict[str, str], Shipping]:
+    """Every file of the folder, in `staging`; the placeholders' values and the rendered deploy commands."""
+    assert bundle.path is not None
+    # A serving copy: no training rows, no training config; verified against the manifest like any load.
+    _copy_serving_files(bundle.path, staging / "model")
+    load_bundle(staging / "model", serving=True)
+    _copy_code(staging)
+    (staging / "requirements.txt").write_text(requirements_text(target, pins))
+    settings = config.service.model_dump(exclude={"url", "host"})
+    content = content_id(staging, ("model", "ml_project", "deployment", "requirements.txt"), settings, TEMPLATES / target)
+    values = placeholders(bundle, target, content)
+    deployment = _deployment_record(target, bundle, served_as, config, values)
+    (staging / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2) + "\n")
+    _render_templates(staging, target, values)
+    ship = shipping(target, values)
+    script = staging / "deploy.sh"
+    script.write_text(deploy_script(target, values, ship))
+    script.chmod(0o755)
+    if target == "google_cloud_function":
+        _zip_folder(staging, staging / "function.zip", exclude={"main.tf", "deploy.sh", "function.zip"})
+    if target == "sagemaker":
+        _tar_model(staging / "model", staging / "model.tar.gz")
+    (staging / MARKER).write_text(json.dumps({"target": target, "assembled_at": deployment["assembled_at"]}) + "\n")
+    return values, ship
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace `out` by `staging`, keeping what deploy.sh left in it (CARRIED_OVER)."""
     carried = [name for name in CARRIED_OVER if out.exists() and (out / name).exists()]
     try:
         for name in carried:
@@ -508,14 +550,30 @@ def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Con
             if (staging / name).exists():
                 (staging / name).rename(out / name)
         raise
+
+
+def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Config) -> Assembly:
+    """Build the folder next to `out`, verify the copied bundle, then swap it in."""
+    _check_out_folder(out, bundle)
+    pins = runtime_requirements(target)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.assembling-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        values, ship = _fill_staging(staging, target, bundle, served_as, config, pins)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap_in(staging, out)
     files = [path for path in out.rglob("*") if path.is_file()]
-    return Assembly(target, out, bundle, served_as, pins, values, len(files), sum(path.stat().st_size for path in files))
+    size = sum(path.stat().st_size for path in files)
+    return Assembly(target, out, bundle, served_as, pins, values, ship, len(files), size)
 
 
 def next_steps(assembly: Assembly) -> str:
     """The exact commands that ship the folder (deploy.sh runs the same), with what they need."""
     spec = TARGETS[assembly.target]
-    values = assembly.values
     folder = shlex.quote(str(assembly.folder))
     assignments = "".join(f"{name}=<{name.lower()}> " for name, _ in spec.needs)
     lines = [f"Next, ship it: cd {folder} && {assignments}./deploy.sh"]
@@ -526,10 +584,11 @@ def next_steps(assembly: Assembly) -> str:
             + (f"; not set in this shell: {', '.join(missing)}" if missing else "")
         )
     lines.append("deploy.sh runs, in that folder:")
-    lines += [f"  {name}=\"${{{name}:-{default.format(**values)}}}\"" for name, default in spec.options]
-    lines += [f"  {command.format(**values)}" for command in spec.commands]
-    if spec.then:
-        lines.append(f"then: {spec.then.format(**values)}")
+    ship = assembly.shipping
+    lines += [f"  {name}=\"${{{name}:-{default}}}\"" for name, default in ship.options]
+    lines += [f"  {command}" for command in ship.commands]
+    if ship.then:
+        lines.append(f"then: {ship.then}")
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 # README command 1. Sets up the environment from Pipfile.lock if needed, then runs:
 #   ./executables/run.sh [--flags]            the default job: modelling_historic_data_local
 #   ./executables/run.sh <use_case> [args]    any use case in use_cases/ (see --help of each)
-#   ./executables/run.sh serve [args]         the prediction service in the foreground (deployment/serve.py)
-#   ./executables/run.sh dashboard [args]     the dashboard alone, on port 8050 (deployment/dashboard.py)
+#   ./executables/run.sh serve [args]         the prediction service in the foreground (deployment/run_service.py)
+#   ./executables/run.sh dashboard [args]     the dashboard alone, on port 8050 (deployment/run_dashboard.py)
 #   ./executables/run.sh <command> [args]     a command of the environment, e.g. mlflow ui
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +18,10 @@ if [ "$name" = predicting_historic_data_spark ]; then
 else
   source executables/setup_env.sh default
 fi
-if [ "$name" = serve ] || [ "$name" = dashboard ]; then
-  exec .venv/bin/python -m "deployment.$name" "$@"
-fi
+case "$name" in
+  serve) exec .venv/bin/python -m deployment.run_service "$@" ;;
+  dashboard) exec .venv/bin/python -m deployment.run_dashboard "$@" ;;
+esac
 if [ -f "use_cases/$name.py" ]; then
   exec .venv/bin/python -m "use_cases.$name" "$@"
 fi

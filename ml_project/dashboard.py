@@ -1,6 +1,6 @@
 """Dashboard data: what each panel shows, as JSON-ready dicts, from the model registry, the prediction log
 (aggregated in SQL: a page over 100k logged predictions reads a few hundred rows) and the latest
-monitoring summary. `deployment/dashboard.py` draws them; another front end can read the same dicts
+monitoring summary. `deployment/dashboard_api.py` draws them; another front end can read the same dicts
 from the service's /dashboard/api/<panel>.
 
 Panels:

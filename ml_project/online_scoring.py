@@ -1,6 +1,6 @@
 """Online scoring without a web framework: records checked against the bundle's schema, scored in micro-batches.
 
-The HTTP service (deployment/service.py) and the in-process production stream both call `Scorer`,
+The HTTP service (deployment/app.py) and the in-process production stream both call `Scorer`,
 so a record is validated, predicted and logged the same way wherever it comes from. The record
 model is generated from the bundle's `InputSchema` (types, nullability, ranges, categories): the
 service's OpenAPI document lists every feature without a column being restated by hand.

@@ -72,7 +72,7 @@ class Server:
         port = free_port()
         self.output = output
         sets = [*output_overrides(output), f"service.port={port}", *overrides]
-        command = [sys.executable, "-m", "deployment.serve", *[arg for item in sets for arg in ("--set", item)]]
+        command = [sys.executable, "-m", "deployment.run_service", *[arg for item in sets for arg in ("--set", item)]]
         if model is not None:
             command += ["--model", str(model)]
         output.mkdir(parents=True, exist_ok=True)

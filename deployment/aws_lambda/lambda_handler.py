@@ -2,13 +2,13 @@
 
 Assembled by executables/cloud_setup.sh aws_lambda. Mangum turns API Gateway REST (v1) and HTTP
 API (v2) events, and function URL events, into requests for the ASGI app every target serves
-(deployment/service.py): no prediction code of its own.
+(deployment/app.py): no prediction code of its own.
 """
 
 from functools import lru_cache
 from typing import Any
 
-from deployment.runtime import lambda_handler
+from deployment.run_deployed import lambda_handler
 
 
 @lru_cache(maxsize=1)

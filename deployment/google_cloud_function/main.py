@@ -2,7 +2,7 @@
 
 Assembled by executables/cloud_setup.sh google_cloud_function. functions-framework hands every
 request (any path: /health, /model, /predict) to `predict`, which passes it on to the ASGI app
-every target serves (deployment/service.py): no prediction code of its own. Locally:
+every target serves (deployment/app.py): no prediction code of its own. Locally:
     python -m functions_framework --target predict --port 8080
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import functions_framework.aio
 from starlette.requests import Request
 
-from deployment.runtime import create_deployed_app
+from deployment.run_deployed import create_deployed_app
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 headless chromium has drawn every chart, for N logged predictions (half of them labelled).
 
 Fills a SQLite prediction log with N penguin predictions spread over 30 days (two model versions), starts
-the real service (`python -m deployment.serve`) on 127.0.0.1 over it, and measures:
+the real service (`python -m deployment.run_service`) on 127.0.0.1 over it, and measures:
   - server: GET /dashboard and GET /dashboard/api, median and max of 7 (httpx, after one warm-up);
   - browser: a new tab loading /dashboard until every chart's SVG exists, median and max of 5 (the
     vendored plotly.js cached after the first load, as for a user coming back to the page).
@@ -109,7 +109,7 @@ def main() -> int:
             fill(log, rows, version)
             print(f"== {rows} logged predictions ({rows // 2} labelled), filled in {time.perf_counter() - began:.1f} s")
             port = free_port()
-            command = [sys.executable, "-m", "deployment.serve", "--model", str(model), "--set", f"service.port={port}",
+            command = [sys.executable, "-m", "deployment.run_service", "--model", str(model), "--set", f"service.port={port}",
                        "--set", f"prediction_log.url=sqlite:///{log}", "--set", f"paths.output={folder}"]
             print("$ " + " ".join(command[1:]))
             server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -4,7 +4,7 @@
 
 Assembles the heroku and aws_lambda folders from the champion (run ./executables/run.sh first),
 then, with a Python that holds only each folder's requirements.txt:
-- heroku (the same `python -m deployment.runtime` as docker, app engine and sagemaker): seconds
+- heroku (the same `python -m deployment.run_deployed` as docker, app engine and sagemaker): seconds
   from process start to the first 200 on /health (median of 3) and RSS after 200 predictions;
 - aws_lambda: import of lambda_handler, the first event (model load), warm p50/p99 over 300 events.
 Packages are linked from .venv by default (no download); --pypi installs requirements.txt from
@@ -81,7 +81,7 @@ def service_figures(folder: Path, python: Path) -> dict[str, float]:
         port = free_port()
         env = runtime_env.environment(python, HOST="127.0.0.1", PORT=str(port), ML_PROJECT_PREDICTION_LOG_URL="off")
         began = time.perf_counter()
-        process = subprocess.Popen(["python", "-m", "deployment.runtime"], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(["python", "-m", "deployment.run_deployed"], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         while True:
             try:

@@ -1,6 +1,6 @@
 """Serving benchmark: this project's service against `mlflow models serve`, same model, same load generator.
 
-Serves the default bundle (output/models/penguins/latest) with `python -m deployment.serve`, then the
+Serves the default bundle (output/models/penguins/latest) with `python -m deployment.run_service`, then the
 same model as logged in MLflow (the run tagged `bundle.version` = the bundle's version) with
 `mlflow models serve --env-manager local`, one server after the other. Each is checked by hand, warmed
 up with 2 s of load, then driven by wrk (a Lua script POSTing one JSON record per request) at each
@@ -396,7 +396,7 @@ def ours_target(bundle: Path, workers: int, folder: Path, tag: str) -> Target:
     command = [
         sys.executable,
         "-m",
-        "deployment.serve",
+        "deployment.run_service",
         "--model",
         str(bundle),
         "--set",

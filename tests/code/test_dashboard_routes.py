@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from deployment.dashboard import PLOTLY, PLOTLY_SHA256, create_dashboard_app
+from deployment.dashboard_api import PLOTLY, PLOTLY_SHA256
+from deployment.run_dashboard import create_dashboard_app
 from ml_project.artifacts import sha256_file
 from ml_project.dashboard import Sources
 
@@ -78,7 +79,7 @@ def test_the_vendored_plotly_is_served_as_committed(client: TestClient) -> None:
 
 
 def test_the_service_serves_the_dashboard_unless_switched_off(trained) -> None:  # type: ignore[no-untyped-def]
-    from deployment.service import create_app
+    from deployment.app import create_app
     from ml_project.config import ServiceConfig
 
     bundle = trained[1].bundle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from deployment.runtime import DeploymentError, create_deployed_app, main, read_deployment
-from deployment.service import create_app
+from deployment.app import create_app
+from deployment.run_deployed import DeploymentError, create_deployed_app, main, read_deployment
 from ml_project.artifacts import load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction import predict_frame
@@ -225,7 +226,7 @@ def test_runtime_main_refuses_a_taken_port_in_one_line(bundle, tmp_path: Path, c
     import socket
 
     folder = _folder(tmp_path, bundle, "docker")
-    monkeypatch.setattr("deployment.runtime.package_root", lambda: folder)
+    monkeypatch.setattr("deployment.run_deployed.package_root", lambda: folder)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -233,3 +234,48 @@ def test_runtime_main_refuses_a_taken_port_in_one_line(bundle, tmp_path: Path, c
         assert main(["--host", "127.0.0.1", "--port", str(port)]) == 2
     assert capsys.readouterr().err.strip() == f"deployment error: 127.0.0.1:{port} cannot be used (PORT/HOST): Address already in use"
     assert main(["--check", "--port", str(port)]) == 1  # nothing listens there any more
+
+
+def test_worker_processes_get_their_settings_from_one_json_variable(bundle, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With several workers, run_server leaves one variable, ML_PROJECT_WORKER, and each worker's app is the same app."""
+    import uvicorn
+
+    from deployment.workers import ENV_WORKER, WorkerSettings, app_from_environment, read_worker_settings, run_server
+
+    started: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
+    monkeypatch.setattr("deployment.workers.exit_0_on_sigterm", lambda: None)
+    monkeypatch.delenv(ENV_WORKER, raising=False)
+    before = {name for name in os.environ if name.startswith("ML_PROJECT_")}
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    folder = _folder(tmp_path, bundle, "sagemaker", workers=2)
+    deployed = read_deployment(folder, {"ML_PROJECT_PREDICTION_LOG_URL": url, "ML_PROJECT_REPORTS": str(tmp_path)})
+    assert run_server(load_bundle(deployed.bundle_path, serving=True), PredictionLog(url), deployed.worker()) == 0
+    assert (started["app"], started["factory"], started["workers"]) == ("deployment.workers:app_from_environment", True, 2)
+    assert {name for name in os.environ if name.startswith("ML_PROJECT_")} - before == {ENV_WORKER}
+    settings = read_worker_settings()
+    assert settings == WorkerSettings(
+        bundle=bundle.path, service=deployed.settings, log_url=url, served_as="champion", sagemaker=True, reports=tmp_path
+    )
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/model").json()["served_as"] == "champion"
+        assert client.get("/ping").status_code == 200
+        assert client.post("/invocations", json=RECORD).status_code == 200
+    assert count_predictions(url) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, 'ML_PROJECT_WORKER is not set: it must hold the worker settings as JSON, {"bundle": "<folder>"}'),
+        ('{"service": {}}', "ML_PROJECT_WORKER: bundle: Field required"),
+        ('{"bundle": "b", "port": 1}', "ML_PROJECT_WORKER: port: Extra inputs are not permitted"),
+        ('{"bundle": "b", "service": {"workers": 0}}', "ML_PROJECT_WORKER: service.workers: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_missing_or_wrong_worker_variable_is_one_line(value: str | None, message: str) -> None:
+    from deployment.workers import read_worker_settings
+
+    with pytest.raises(RuntimeError) as error:
+        read_worker_settings({} if value is None else {"ML_PROJECT_WORKER": value})
+    assert str(error.value) == message

@@ -41,6 +41,9 @@ def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
         "use_cases.predicting_historic_data_local",
         "use_cases.predicting_production_data_local",
         "use_cases.predicting_production_data_deployed_server",
+        "use_cases.predicting_production_data_local_fastapi",
+        "deployment.run_deployed",
+        "deployment.workers",
         "ml_project.monitoring",  # evidently only inside the functions that build reports
         "use_cases.monitoring_production_data_local",
     ],
@@ -53,7 +56,8 @@ def test_the_service_and_its_start_imports_no_mlflow_optuna_evidently_nor_pander
     """Cold start is part of the contract: pandera alone costs a second, and records are checked without it."""
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]); "
-        "from pathlib import Path; from deployment.service import create_app; import deployment.serve; "
+        "from pathlib import Path; from deployment.app import create_app; import deployment.run_service; import deployment.run_deployed; "
+        "import deployment.workers; import deployment.run_dashboard; "
         "from ml_project.artifacts import load_bundle; from ml_project.config import ServiceConfig; "
         "create_app(load_bundle(Path(sys.argv[2])), ServiceConfig()); "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'optuna', 'evidently', 'pandera'})))"
@@ -105,4 +109,4 @@ def test_project_imports_form_no_cycle() -> None:
         return seen
 
     assert sorted(module for module in MODULES if module in reach(module)) == []
-    assert "deployment.process" in graph["deployment.dashboard"] and "deployment.dashboard" in graph["deployment.service"]
+    assert "deployment.process" in graph["deployment.run_dashboard"] and "deployment.dashboard_api" in graph["deployment.app"]

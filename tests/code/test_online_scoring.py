@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from deployment.service import create_app
+from deployment.app import create_app
 from ml_project.artifacts import load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.online_scoring import MicroBatcher, Scorer, record_model

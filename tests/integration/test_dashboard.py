@@ -239,7 +239,7 @@ def test_the_standalone_dashboard_reads_the_registry_log_and_reports_of_the_conf
     output, bundle = live["output"], live["bundle"]
     port = free_port()
     sets = output_overrides(output)  # its registry (the champion is the card's default), log and reports
-    command = [sys.executable, "-m", "deployment.dashboard", "--port", str(port)]
+    command = [sys.executable, "-m", "deployment.run_dashboard", "--port", str(port)]
     standalone = Server.command(
         command + [arg for item in sets for arg in ("--set", item)], cwd=ROOT, port=port, env=dict(os.environ), log=tmp_path / "dashboard.out"
     )
@@ -259,6 +259,6 @@ def test_the_standalone_dashboard_reads_the_registry_log_and_reports_of_the_conf
         assert standalone.stop() == 0
 
     refused = subprocess.run(
-        [sys.executable, "-m", "deployment.dashboard", "--port", "70000"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "deployment.run_dashboard", "--port", "70000"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].endswith("argument --port: '70000' is not a port number 1..65535")

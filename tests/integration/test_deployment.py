@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jinja2
 import pandas as pd
 import pytest
 import yaml
@@ -134,7 +135,8 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
         "manifest.json", "pipeline.joblib", "schema.json", "metrics.json", "model.json", "fingerprint.json", "versions.json",
         "leaderboard.csv",  # the dashboard's card shows it
     }
-    assert {"service.py", "runtime.py", "__init__.py", "dashboard.py"} <= {path.name for path in (folder / "deployment").iterdir()}
+    shipped = {"__init__.py", "app.py", "prediction_api.py", "sagemaker_api.py", "dashboard_api.py", "dashboard_figures.py"}
+    assert shipped | {"workers.py", "run_deployed.py", "process.py"} <= {path.name for path in (folder / "deployment").iterdir()}
     assert (folder / "deployment" / "templates" / "dashboard.html").is_file()
     assert (folder / "deployment" / "assets" / "plotly-basic.min.js").is_file()
     assert (folder / "ml_project" / "features.py").exists()  # the pickled pipeline's own classes
@@ -151,7 +153,7 @@ def test_every_target_assembles_a_self_contained_folder(assembled, trained, targ
     tag = f"{bundle.version.lower()}-{deployment['content_id'][:8]}"
     script = (folder / "deploy.sh").read_text()
     for command in TARGETS[target].commands:  # printed exactly as deploy.sh runs them
-        rendered = command.format(**{**_values(folder, bundle), "image_tag": tag})
+        rendered = jinja2.Template(command, undefined=jinja2.StrictUndefined).render({**_values(folder, bundle), "image_tag": tag})
         assert f"  {rendered}\n" in printed and f"\n{rendered}\n" in script
     assert "{{" not in printed and "{image_tag}" not in printed
 
@@ -302,7 +304,7 @@ def test_docker_image_is_multi_stage_slim_non_root_with_a_healthcheck(assembled,
 def test_web_concurrency_starts_worker_processes_that_each_flush_their_log(assembled, runtime_python, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, _ = assembled["docker"]
     log_url = f"sqlite:///{tmp_path / 'workers.db'}"
-    server = _start(folder, ["python", "-m", "deployment.runtime"], runtime_python(folder), WEB_CONCURRENCY="2", ML_PROJECT_PREDICTION_LOG_URL=log_url)
+    server = _start(folder, ["python", "-m", "deployment.run_deployed"], runtime_python(folder), WEB_CONCURRENCY="2", ML_PROJECT_PREDICTION_LOG_URL=log_url)
     try:
         with httpx.Client(timeout=10) as client:
             answers = [client.post(f"{server.url}/predict", json=RECORD).status_code for _ in range(30)]
@@ -321,7 +323,7 @@ def test_web_concurrency_starts_worker_processes_that_each_flush_their_log(assem
 def test_heroku_procfile_serves_and_the_deployed_server_use_case_runs_against_it(assembled, runtime_python, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, _ = assembled["heroku"]
     procfile = (folder / "Procfile").read_text()
-    assert procfile == "web: python -m deployment.runtime --port $PORT\n"
+    assert procfile == "web: python -m deployment.run_deployed --port $PORT\n"
     assert (folder / ".python-version").read_text().strip() == LOCK["_meta"]["requires"]["python_version"]
     log_url = f"sqlite:///{tmp_path / 'heroku_log.db'}"
     honcho = str(Path(sys.executable).parent / "honcho")
@@ -360,7 +362,7 @@ def test_app_engine_entrypoint_from_app_yaml_serves(assembled, runtime_python, t
     folder, _ = assembled["google_app_engine"]
     app = yaml.safe_load((folder / "app.yaml").read_text())
     assert app["runtime"] == "python" + LOCK["_meta"]["requires"]["python_version"].replace(".", "")
-    assert app["entrypoint"] == "python -m deployment.runtime --port $PORT"
+    assert app["entrypoint"] == "python -m deployment.run_deployed --port $PORT"
     assert app["instance_class"] == "F2" and app["automatic_scaling"]["max_instances"] == 10
     server = _start(folder, ["sh", "-c", f"exec {app['entrypoint']}"], runtime_python(folder), ML_PROJECT_PREDICTION_LOG_URL="off")
     try:
@@ -468,7 +470,7 @@ def _v2_get(path: str) -> dict[str, Any]:
 
 
 def test_lambda_handler_answers_api_gateway_v1_and_v2_events_in_process(assembled, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from deployment.runtime import lambda_handler
+    from deployment.run_deployed import lambda_handler
 
     folder, _ = assembled["aws_lambda"]
     log_url = f"sqlite:///{tmp_path / 'lambda_log.db'}"

@@ -136,7 +136,7 @@ def run_use_case_serve(output: Path, *overrides: str, model: Path | None = None)
     from ..conftest import ROOT
 
     return subprocess.run(
-        [sys.executable, "-m", "deployment.serve", *_sets(*output_overrides(output), *overrides)]
+        [sys.executable, "-m", "deployment.run_service", *_sets(*output_overrides(output), *overrides)]
         + (["--model", str(model)] if model else []),
         cwd=ROOT,
         capture_output=True,

@@ -1,15 +1,15 @@
-"""What runs where the model is deployed: the one service, started from an assembled folder or a worker.
+"""What runs where the model is deployed: the one service, started from an assembled folder.
 
 `executables/cloud_setup.sh TARGET` copies this package, `ml_project/`, the model bundle and a
 `deployment.json` into a folder; every target starts the service from that folder through this
 module, so no target carries prediction code of its own:
 
-- `python -m deployment.runtime [--port N] [--host H] [--workers N]`: docker, heroku, app engine and
-  sagemaker (their Dockerfile CMD, Procfile, app.yaml entrypoint and `serve` script);
+- `python -m deployment.run_deployed [--port N] [--host H] [--workers N]`: docker, heroku, app engine
+  and sagemaker (their Dockerfile CMD, Procfile, app.yaml entrypoint and `serve` script);
 - `lambda_handler()`: the AWS Lambda handler (Mangum around the app);
 - `create_deployed_app()`: the ASGI app itself, which the Cloud Function's `main.py` hands its requests to.
 
-Environment variables (all optional; the platform sets PORT):
+Environment variables (all optional; the platform sets PORT), read in one place, `environment_overrides`:
   PORT                            port to listen on (default: 8080 for sagemaker, else service.port)
   HOST                            interface to bind (default 0.0.0.0: every one, as platforms need)
   WEB_CONCURRENCY                 server processes (default: service.workers of the assembled config)
@@ -17,11 +17,14 @@ Environment variables (all optional; the platform sets PORT):
   ML_PROJECT_PREDICTION_LOG_URL   SQLAlchemy URL of the prediction log, or "off"; unset means a
                                   SQLite file in the temp folder, which lives only as long as the instance
   SAGEMAKER_BIND_TO_PORT          sagemaker's port, when SageMaker sets it
+  SM_MODEL_DIR                    sagemaker: where SageMaker unpacked model.tar.gz (default /opt/ml/model)
   ML_PROJECT_REPORTS              a folder of monitoring reports for the dashboard's drift panel
   ML_PROJECT_REGISTRY             a model registry folder (<paths.output>/models) for the dashboard's
                                   card of other versions; unset, the card knows the served version only
 
-Importing this module starts nothing and imports no mlflow, optuna, evidently or pandera.
+With several workers, the settings these make reach the worker processes as one JSON variable
+(deployment/workers.py). Importing this module starts nothing and imports no mlflow, optuna,
+evidently or pandera.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from deployment.process import check_health, exit_0_on_sigterm, port_problem
+from deployment.process import check_health, port_problem
+from deployment.workers import WorkerSettings, run_server
 from ml_project.artifacts import Bundle, BundleError, load_bundle
 from ml_project.config import ServiceConfig
 from ml_project.prediction_log import PredictionLog, PredictionLogError
@@ -47,16 +51,13 @@ from ml_project.prediction_log import PredictionLog, PredictionLogError
 logger = logging.getLogger("deployment")
 
 DEPLOYMENT_FILE = "deployment.json"
-# How a worker process (and a deployed folder) is told what to serve.
 ENV_BUNDLE = "ML_PROJECT_BUNDLE"
-ENV_SERVICE = "ML_PROJECT_SERVICE"
 ENV_LOG_URL = "ML_PROJECT_PREDICTION_LOG_URL"
-ENV_SERVED_AS = "ML_PROJECT_SERVED_AS"
-ENV_SAGEMAKER = "ML_PROJECT_SAGEMAKER"
 ENV_REPORTS = "ML_PROJECT_REPORTS"
 ENV_REGISTRY = "ML_PROJECT_REGISTRY"
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")  # where SageMaker unpacks the model.tar.gz of ModelDataUrl
 LOG_OFF = ("", "off", "none", "false", "0")
+SERVERLESS = ("aws_lambda", "google_cloud_function")
 
 
 class DeploymentError(Exception):
@@ -79,17 +80,38 @@ class Deployed:
     registry: Path | None = None
     reports: Path | None = None
 
+    def worker(self) -> WorkerSettings:
+        """The app's settings, as run_server hands them to worker processes."""
+        return WorkerSettings(
+            bundle=self.bundle_path,
+            service=self.settings,
+            log_url=self.log_url,
+            served_as=self.served_as,
+            sagemaker=self.sagemaker,
+            registry=self.registry,
+            reports=self.reports,
+        )
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the documented environment variables change of an assembled folder's settings."""
+
+    bundle: tuple[Path, str] | None  # (folder, served_as) to serve instead of the folder's own
+    service: dict[str, Any]  # host, and port and workers when given
+    log_url: str | None
+    log_is_default: bool
+    registry: Path | None
+    reports: Path | None
+
 
 def package_root() -> Path:
     """The folder holding `deployment/` and `ml_project/`: the assembled folder when deployed."""
     return Path(__file__).resolve().parent.parent
 
 
-def read_deployment(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Deployed:
-    """Read `<root>/deployment.json` and apply the documented environment variables."""
-    env = os.environ if environ is None else environ
-    root = root or package_root()
-    file = root / DEPLOYMENT_FILE
+def read_deployment_file(file: Path) -> dict[str, Any]:
+    """deployment.json as a checked dict; DeploymentError (one line naming the key) otherwise."""
     try:
         data = json.loads(file.read_text())
     except FileNotFoundError:
@@ -105,46 +127,69 @@ def read_deployment(root: Path | None = None, environ: Mapping[str, str] | None 
             raise DeploymentError(f"{file}: key '{key}' is missing")
         if key in data and not isinstance(data[key], kind):
             raise DeploymentError(f"{file}: '{key}' must be a JSON {'text' if kind is str else 'object'}")
+    return data
+
+
+def _service_settings(file: Path, data: dict[str, Any]) -> ServiceConfig:
     try:
-        settings = ServiceConfig.model_validate(data["service"])
+        return ServiceConfig.model_validate(data["service"])
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise DeploymentError(f"{file}: service.{where}: {first['msg']}") from None
-    target = data["target"]
-    bundle_path = root / data["model"]
-    served_as = str(data.get("served_as", "path"))
-    log_enabled = bool(data.get("prediction_log", {}).get("enabled", True))
-    sagemaker = target == "sagemaker"
+
+
+def environment_overrides(env: Mapping[str, str], sagemaker: bool, log_enabled: bool) -> Overrides:
+    """The one reader of the documented variables (see the module's docstring)."""
+    bundle: tuple[Path, str] | None = None
+    model_dir = Path(env.get("SM_MODEL_DIR", SAGEMAKER_MODEL_DIR))
     if env.get(ENV_BUNDLE):
-        bundle_path, served_as = Path(env[ENV_BUNDLE]), "path"
-    elif sagemaker and (Path(env.get("SM_MODEL_DIR", SAGEMAKER_MODEL_DIR)) / "manifest.json").exists():
-        bundle_path, served_as = Path(env.get("SM_MODEL_DIR", SAGEMAKER_MODEL_DIR)), "path"
-    updates: dict[str, Any] = {"host": env.get("HOST") or "0.0.0.0"}
+        bundle = (Path(env[ENV_BUNDLE]), "path")
+    elif sagemaker and (model_dir / "manifest.json").exists():
+        bundle = (model_dir, "path")
+    service: dict[str, Any] = {"host": env.get("HOST") or "0.0.0.0"}
     port = env.get("PORT") or (env.get("SAGEMAKER_BIND_TO_PORT") or "8080" if sagemaker else None)
     if port is not None:
-        updates["port"] = _whole(port, "PORT" if env.get("PORT") else "SAGEMAKER_BIND_TO_PORT", 1, 65535)
+        service["port"] = _whole(port, "PORT" if env.get("PORT") else "SAGEMAKER_BIND_TO_PORT", 1, 65535)
     if env.get("WEB_CONCURRENCY"):
-        updates["workers"] = _whole(env["WEB_CONCURRENCY"], "WEB_CONCURRENCY", 1, 64)
-    log_url: str | None
+        service["workers"] = _whole(env["WEB_CONCURRENCY"], "WEB_CONCURRENCY", 1, 64)
+    log_url: str | None = None
     if ENV_LOG_URL in env:
         log_url = None if env[ENV_LOG_URL].strip().lower() in LOG_OFF else env[ENV_LOG_URL]
     elif log_enabled:
         log_url = f"sqlite:///{Path(tempfile.gettempdir()) / 'ml_project_prediction_log.db'}"
-    else:
-        log_url = None
+    return Overrides(
+        bundle=bundle,
+        service=service,
+        log_url=log_url,
+        log_is_default=ENV_LOG_URL not in env and log_url is not None,
+        registry=_folder(env, ENV_REGISTRY),
+        reports=_folder(env, ENV_REPORTS),
+    )
+
+
+def read_deployment(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Deployed:
+    """Read `<root>/deployment.json` and apply the documented environment variables."""
+    root = root or package_root()
+    file = root / DEPLOYMENT_FILE
+    data = read_deployment_file(file)
+    settings = _service_settings(file, data)
+    target = data["target"]
+    log_enabled = bool(data.get("prediction_log", {}).get("enabled", True))
+    overrides = environment_overrides(os.environ if environ is None else environ, target == "sagemaker", log_enabled)
+    bundle_path, served_as = overrides.bundle or (root / data["model"], str(data.get("served_as", "path")))
     return Deployed(
         root=root,
         target=target,
         bundle_path=bundle_path,
         served_as=served_as,
-        settings=settings.model_copy(update=updates),
-        log_url=log_url,
-        log_is_default=ENV_LOG_URL not in env and log_url is not None,
-        serverless=target in ("aws_lambda", "google_cloud_function"),
-        sagemaker=sagemaker,
-        registry=_folder(env, ENV_REGISTRY),
-        reports=_folder(env, ENV_REPORTS),
+        settings=settings.model_copy(update=overrides.service),
+        log_url=overrides.log_url,
+        log_is_default=overrides.log_is_default,
+        serverless=target in SERVERLESS,
+        sagemaker=target == "sagemaker",
+        registry=overrides.registry,
+        reports=overrides.reports,
     )
 
 
@@ -191,7 +236,7 @@ def _warn_if_ephemeral(deployed: Deployed) -> None:
 
 def create_deployed_app(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Any:
     """The ASGI app of an assembled folder (Cloud Function, Lambda): bundle verified, log opened."""
-    from deployment.service import create_app
+    from deployment.app import create_app
 
     deployed = read_deployment(root, environ)
     bundle = load_deployed(deployed)
@@ -219,101 +264,36 @@ def lambda_handler(root: Path | None = None, environ: Mapping[str, str] | None =
     return Mangum(create_deployed_app(root, environ), lifespan="off")
 
 
-def app_from_environment() -> Any:
-    """App factory for worker processes: bundle, settings and log URL from the ENV_* variables."""
-    from deployment.service import create_app
-
-    if not logging.getLogger().handlers:  # a worker process: its messages go to stderr like the parent's
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [worker %(process)d] %(message)s")
-    bundle_path = os.environ.get(ENV_BUNDLE)
-    if not bundle_path:
-        raise RuntimeError(f"{ENV_BUNDLE} is not set: it must name the model bundle folder to serve")
-    settings = ServiceConfig.model_validate(json.loads(os.environ.get(ENV_SERVICE) or "{}"))
-    log_url = os.environ.get(ENV_LOG_URL)
-    log = PredictionLog(log_url) if log_url else None
-    return create_app(
-        load_bundle(Path(bundle_path), serving=True),
-        settings,
-        log,
-        os.environ.get(ENV_SERVED_AS, "path"),
-        sagemaker=os.environ.get(ENV_SAGEMAKER) == "1",
-        registry=_folder(os.environ, ENV_REGISTRY),
-        reports=_folder(os.environ, ENV_REPORTS),
-    )
-
-
-def run_server(
-    bundle: Bundle,
-    settings: ServiceConfig,
-    log: PredictionLog | None,
-    served_as: str,
-    *,
-    sagemaker: bool = False,
-    registry: Path | None = None,
-    reports: Path | None = None,
-) -> int:
-    """Serve `bundle` on settings.host:port with settings.workers processes until SIGTERM or Ctrl-C (exit 0).
-
-    SIGTERM stops taking connections, answers the requests in flight, flushes the log, then returns.
-    """
-    import uvicorn
-
-    from deployment.service import create_app
-
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": "warning",
-        "access_log": False,
-        "timeout_graceful_shutdown": 30,
-    }
-    exit_0_on_sigterm()
-    listening = f"listening on http://{settings.host}:{settings.port} (docs at /docs); stop with Ctrl-C or SIGTERM"
-    if settings.workers == 1:
-        app = create_app(bundle, settings, log, served_as, sagemaker=sagemaker, registry=registry, reports=reports)
-        print(listening, flush=True)
-        uvicorn.run(app, **common)
-        return 0
-    if log is not None:
-        log.close()  # each worker opens its own: the writer thread would not survive the fork
-        os.environ[ENV_LOG_URL] = log.url
-    else:
-        os.environ.pop(ENV_LOG_URL, None)
-    os.environ[ENV_BUNDLE] = str(bundle.path)
-    os.environ[ENV_SERVED_AS] = served_as
-    os.environ[ENV_SERVICE] = settings.model_dump_json()
-    os.environ[ENV_SAGEMAKER] = "1" if sagemaker else "0"
-    for name, folder in ((ENV_REGISTRY, registry), (ENV_REPORTS, reports)):
-        if folder is not None:
-            os.environ[name] = str(folder)
-        else:
-            os.environ.pop(name, None)
-    print(f"{listening}; {settings.workers} workers", flush=True)
-    uvicorn.run("deployment.runtime:app_from_environment", factory=True, workers=settings.workers, **common)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m deployment.runtime`: serve the assembled folder this package sits in."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deployment.runtime",
+def parser() -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(
+        prog="python -m deployment.run_deployed",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--port", type=int, help="port (default: $PORT, else 8080 for sagemaker, else service.port)")
-    parser.add_argument("--host", help="interface to bind (default: $HOST, else 0.0.0.0)")
-    parser.add_argument("--workers", type=int, help="server processes (default: $WEB_CONCURRENCY, else service.workers)")
-    parser.add_argument(
+    result.add_argument("--port", type=int, help="port (default: $PORT, else 8080 for sagemaker, else service.port)")
+    result.add_argument("--host", help="interface to bind (default: $HOST, else 0.0.0.0)")
+    result.add_argument("--workers", type=int, help="server processes (default: $WEB_CONCURRENCY, else service.workers)")
+    result.add_argument(
         "--check", action="store_true", help="ask the running service's /health on 127.0.0.1 instead (exit 0 if ok)"
     )
-    args = parser.parse_args(argv)
+    return result
+
+
+def _with_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The environment with --port, --host and --workers in place of PORT, HOST and WEB_CONCURRENCY."""
+    environ = dict(os.environ)
+    for flag, name in ((args.port, "PORT"), (args.host, "HOST"), (args.workers, "WEB_CONCURRENCY")):
+        if flag is not None:
+            environ[name] = str(flag)
+    return environ
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m deployment.run_deployed`: serve the assembled folder this package sits in."""
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        environ = dict(os.environ)
-        for flag, name in ((args.port, "PORT"), (args.host, "HOST"), (args.workers, "WEB_CONCURRENCY")):
-            if flag is not None:
-                environ[name] = str(flag)
-        deployed = read_deployment(environ=environ)
+        deployed = read_deployment(environ=_with_flags(args))
         settings = deployed.settings
         if args.check:
             return check_health(settings.port)
@@ -332,15 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print(f"prediction log: {deployed.log_url or 'off'}", flush=True)
-    return run_server(
-        bundle,
-        settings,
-        log,
-        deployed.served_as,
-        sagemaker=deployed.sagemaker,
-        registry=deployed.registry,
-        reports=deployed.reports,
-    )
+    return run_server(bundle, log, deployed.worker())
 
 
 if __name__ == "__main__":

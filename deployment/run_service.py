@@ -2,7 +2,7 @@
 
 Loads and verifies the bundle (the latest of tracking.model_name under paths.output, or --model)
 and opens the prediction log before the port opens; serves on service.host:service.port with
-service.workers processes. SIGTERM or Ctrl-C stops taking connections, answers the requests in
+service.workers processes (deployment/workers.py). SIGTERM or Ctrl-C stops taking connections, answers the requests in
 flight, flushes the prediction log, then exits 0.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from deployment.process import port_problem
-from deployment.runtime import run_server
+from deployment.workers import WorkerSettings, run_server
 from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.prediction_log import PredictionLog
@@ -40,7 +40,16 @@ def main(config: Config, args: argparse.Namespace) -> int:
     print(f"serving model {bundle.model_name} version {bundle.version} ({served_as}) from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
     print(f"dashboard: http://{settings.host}:{settings.port}/dashboard", flush=True)
-    return run_server(bundle, settings, log, served_as, registry=config.paths.models, reports=config.paths.reports)
+    assert bundle.path is not None  # a loaded bundle knows its folder
+    worker = WorkerSettings(
+        bundle=bundle.path,
+        service=settings,
+        log_url=log_url,
+        served_as=served_as,
+        registry=config.paths.models,
+        reports=config.paths.reports,
+    )
+    return run_server(bundle, log, worker)
 
 
 def parser() -> argparse.ArgumentParser:
