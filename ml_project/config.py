@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ml_project.column_rules import MISSING_VALUES
 from ml_project.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +101,19 @@ class ValidationConfig(StrictModel):
     range_margin: float = Field(
         default=0.1, ge=0.0, le=10.0, description="Allowed overshoot of the trained range, as a share of its width."
     )
+    missing_values: list[str] = Field(
+        default=list(MISSING_VALUES),
+        description="Text read as a missing value, exactly as spelt, in every path (JSON null always is); holds ''.",
+    )
+
+    @model_validator(mode="after")
+    def _empty_cell_is_missing(self) -> ValidationConfig:
+        # Spark's CSV reader and the service's text/csv rows cannot tell an empty cell from a missing one.
+        if "" not in self.missing_values:
+            raise ValueError(
+                f"validation.missing_values = {self.missing_values!r} must include '' (an empty cell is always missing)"
+            )
+        return self
 
 
 class ModellingConfig(StrictModel):

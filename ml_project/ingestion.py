@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
+from ml_project.column_rules import MISSING_VALUES
 from ml_project.config import DataConfig
 from ml_project.errors import DataError
 
@@ -35,10 +36,16 @@ def _readable(file: Path) -> Iterator[None]:
         raise DataError(f"data error: cannot read {file} as {file.suffix.lstrip('.')}: {first_line}") from None
 
 
-def read_table(path: str | Path, query: str | None = None, text_columns: Iterable[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    query: str | None = None,
+    text_columns: Iterable[str] = (),
+    missing_values: Sequence[str] = MISSING_VALUES,
+) -> pd.DataFrame:
     """Read a CSV or parquet file, or the result of `query` on an SQLAlchemy URL.
 
     `text_columns` (the categorical features) are read as text, so codes such as '01' keep their form.
+    A CSV cell is missing only when spelt as one of `missing_values` (validation.missing_values).
     """
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         return _read_sql(path, query)
@@ -46,7 +53,8 @@ def read_table(path: str | Path, query: str | None = None, text_columns: Iterabl
     table_columns(file)
     with _readable(file):
         if _file_format(file) == ".csv":
-            return pd.read_csv(file, low_memory=False, dtype={column: str for column in text_columns})
+            text = {column: str for column in text_columns}
+            return pd.read_csv(file, low_memory=False, dtype=text, **_na(missing_values))
         return pd.read_parquet(file)
 
 
@@ -64,7 +72,14 @@ def _read_sql(url: str, query: str | None) -> pd.DataFrame:
         raise DataError(f"data error: query on '{url}' failed: {first_line}") from None
 
 
-def iter_chunks(path: str | Path, chunk_size: int, text_columns: Iterable[str] = ()) -> Iterator[pd.DataFrame]:
+def _na(missing_values: Sequence[str]) -> dict[str, object]:
+    """read_csv's missing-value options: exactly `missing_values`, not pandas' own 23 spellings."""
+    return {"keep_default_na": False, "na_values": list(missing_values)}
+
+
+def iter_chunks(
+    path: str | Path, chunk_size: int, text_columns: Iterable[str] = (), missing_values: Sequence[str] = MISSING_VALUES
+) -> Iterator[pd.DataFrame]:
     """Yield the file in frames of at most `chunk_size` rows, indexed by row number in the file.
 
     Memory stays bounded by the chunk size, whatever the file size. Types are inferred per chunk
@@ -73,15 +88,18 @@ def iter_chunks(path: str | Path, chunk_size: int, text_columns: Iterable[str] =
     file = Path(path)
     start = 0
     with _readable(file):
-        for chunk in _raw_chunks(file, chunk_size, list(text_columns)):
+        for chunk in _raw_chunks(file, chunk_size, list(text_columns), missing_values):
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield chunk
 
 
-def _raw_chunks(file: Path, chunk_size: int, text_columns: list[str]) -> Iterable[pd.DataFrame]:
+def _raw_chunks(
+    file: Path, chunk_size: int, text_columns: list[str], missing_values: Sequence[str]
+) -> Iterable[pd.DataFrame]:
     if _file_format(file) == ".csv":
-        yield from pd.read_csv(file, chunksize=chunk_size, dtype={column: str for column in text_columns})
+        text = {column: str for column in text_columns}
+        yield from pd.read_csv(file, chunksize=chunk_size, dtype=text, **_na(missing_values))
         return
     import pyarrow.parquet as pq
 
@@ -121,11 +139,11 @@ def require_columns(columns: Iterable[str], required: Iterable[str], source: str
         )
 
 
-def load_modelling_data(config: DataConfig) -> pd.DataFrame:
+def load_modelling_data(config: DataConfig, missing_values: Sequence[str] = MISSING_VALUES) -> pd.DataFrame:
     """The historic table with the configured features, target and id present."""
     # A class label is text: '1' must not become '1.0' because the column also holds a missing value.
     labels = [config.target] if config.task == "classification" else []
-    frame = read_table(config.path, config.query, text_columns=[*config.features.categorical, *labels])
+    frame = read_table(config.path, config.query, [*config.features.categorical, *labels], missing_values)
     required = [*config.features.all, config.target] + ([config.id_column] if config.id_column else [])
     require_columns(frame.columns, required, config.path)
     if frame.empty:

@@ -35,7 +35,7 @@ from ml_project.config import Config
 from ml_project.errors import BundleError, ConfigError, PredictionLogError, jsonable
 from ml_project.ingestion import DataError, read_table, require_columns
 from ml_project.prediction_log import read_predictions, shown_url, write_labels
-from ml_project.validation import InputSchema, coerce_datetime
+from ml_project.validation import InputSchema, typed_column
 
 LOG_COLUMNS = ["prediction", "probabilities", "request_id", "model_version", "logged_at"]
 DRIFT_KINDS = ("numerical", "categorical")
@@ -65,15 +65,8 @@ class LabelCounts:
 
 def typed_features(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
     """The schema's feature columns typed as validation types them: float64, text objects, datetime64[ns]."""
-    typed: dict[str, pd.Series] = {}
-    for column in schema.columns:
-        values = frame[column.name]
-        if column.kind == "numerical":
-            typed[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
-        elif column.kind == "datetime":
-            typed[column.name] = coerce_datetime(values)
-        else:
-            typed[column.name] = _text(values)
+    spelt = schema.missing_values
+    typed = {column.name: typed_column(frame[column.name], column.kind, spelt) for column in schema.columns}
     return pd.DataFrame(typed, index=frame.index)
 
 
@@ -94,7 +87,7 @@ def production_frame(log_frame: pd.DataFrame, schema: InputSchema) -> pd.DataFra
     )
     frame = typed_features(raw, schema)
     prediction = log_frame["prediction"].reset_index(drop=True)
-    frame["prediction"] = _text(prediction) if schema.task == "classification" else _number(prediction)
+    frame["prediction"] = _label_values(prediction, schema)
     frame["probabilities"] = log_frame["probabilities"].astype(object).to_numpy()
     frame["request_id"] = log_frame["request_id"].astype(str).to_numpy()
     frame["model_version"] = log_frame["model_version"].astype(str).to_numpy()
@@ -106,7 +99,7 @@ def read_labels(labels_path: Path | str, schema: InputSchema) -> pd.DataFrame:
     """A labels file as request_id (text) and the target (the model's class names as text, or numbers)."""
     target = schema.target
     text_columns = ["request_id", target] if schema.task == "classification" else ["request_id"]
-    labels = read_table(labels_path, text_columns=text_columns)
+    labels = read_table(labels_path, text_columns=text_columns, missing_values=schema.missing_values)
     require_columns(labels.columns, ["request_id", target], str(labels_path))
     return pd.DataFrame({"request_id": _text(labels["request_id"]), target: _label_values(labels[target], schema)})
 
@@ -315,18 +308,14 @@ def _probability_matrix(probabilities: pd.Series, classes: list[str]) -> np.ndar
 
 def _label_values(values: pd.Series, schema: InputSchema) -> pd.Series:
     """Labels as the model's classes (text) or as numbers; a value that is neither becomes missing."""
-    return _text(values) if schema.task == "classification" else _number(values)
+    kind = "categorical" if schema.task == "classification" else "numerical"
+    return typed_column(values, kind, schema.missing_values)
 
 
 def _text(values: pd.Series) -> pd.Series:
     """Text objects with missing values kept missing, as validation types categorical columns."""
     text = values.astype(object)
     return text.where(text.isna(), text.astype(str)).astype(object)
-
-
-def _number(values: pd.Series) -> pd.Series:
-    """Numbers as float64; anything that is not a number becomes missing."""
-    return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def _free_stamp(folder: Path, stamp: str) -> str:

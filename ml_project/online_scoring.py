@@ -3,7 +3,8 @@
 The HTTP service (deployment/app.py) and the in-process production stream both call `Scorer`,
 so a record is validated, predicted and logged the same way wherever it comes from. The record
 model is generated from the bundle's `InputSchema` (types, nullability, ranges, categories): the
-service's OpenAPI document lists every feature without a column being restated by hand.
+service's OpenAPI document lists every feature without a column being restated by hand. Each
+field's check is `column_rules`' rule for its kind, so a refusal reads as batch scoring's quarantine.
 Nothing here imports mlflow, optuna, evidently or pandera: cold start is part of the contract.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
+from ml_project import column_rules as rules
 from ml_project.artifacts import Bundle
 from ml_project.prediction import predict_columns
 from ml_project.prediction_log import LoggedPrediction, PredictionLog
@@ -36,44 +37,59 @@ REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,48}$"
 Prediction = tuple[Any, dict[str, float] | None]  # (label or value, class probabilities) of one record
 
 
-def _text(value: Any) -> Any:
-    """Numbers sent for a categorical column compare as text, as they do when a file is scored."""
-    if isinstance(value, (bool, int, float)) and not (isinstance(value, float) and math.isnan(value)):
-        return str(value)
-    return value
+def _rule(column: ColumnSchema, missing_values: frozenset[str]) -> Callable[[Any], Any]:
+    """The column's check from column_rules, one Python call per value: the reason is the batch path's."""
 
-
-def _plain_number(value: Any) -> Any:
-    """Python's float() reads '3_9.1' as 39.1; batch scoring does not, so neither does the service."""
-    if isinstance(value, str) and "_" in value:
-        raise ValueError("expected a finite number")
-    return value
-
-
-def _moment(value: Any) -> Any:
-    """Text parsed exactly as batch validation parses a cell (same function): UTC, naive, in ns range.
-
-    A bare JSON number is ambiguous as a time (seconds? milliseconds?) and is refused.
-    """
-    if value is None:
+    def absent() -> None:
+        if not column.nullable:
+            raise rules.Refused(rules.MISSING)
         return None
-    if not isinstance(value, str):
-        raise ValueError("expected a date/time as text, e.g. 2024-05-01T13:00:00Z")
-    parsed = coerce_datetime(pd.Series([value], dtype=object)).iloc[0]
-    if pd.isna(parsed):
-        raise ValueError("expected a date/time")
-    return parsed.to_pydatetime()
+
+    if column.kind == "numerical":
+
+        def numerical(value: Any) -> Any:
+            if rules.is_missing(value, missing_values):
+                return absent()
+            return rules.number(value, column.minimum, column.maximum)
+
+        return numerical
+    if column.kind == "categorical":
+        categories = frozenset(column.categories) if column.categories else None
+
+        def categorical(value: Any) -> Any:
+            if rules.is_missing(value, missing_values):
+                return absent()
+            return rules.text(value, categories, column.categories)
+
+        return categorical
+
+    def moment(value: Any) -> Any:
+        """Text parsed exactly as batch validation parses a cell (same function): UTC, naive, in ns range."""
+        if rules.is_missing(value, missing_values):
+            return absent()
+        text = rules.datetime_text(value)
+        fast = rules.iso_datetime(text)
+        if fast is not None:
+            return fast
+        parsed = coerce_datetime(pd.Series([text], dtype=object)).iloc[0]
+        if pd.isna(parsed):
+            raise rules.Refused(rules.NOT_A_DATETIME)
+        return parsed.to_pydatetime()
+
+    return moment
 
 
-def _annotation(column: ColumnSchema) -> Any:
+def _annotation(column: ColumnSchema, missing_values: frozenset[str]) -> Any:
+    """The field's type (for OpenAPI) behind the rule's check, which already gives every refusal its words."""
+    check = BeforeValidator(_rule(column, missing_values))
     if column.kind == "numerical":
         number = Annotated[float, Field(ge=column.minimum, le=column.maximum, allow_inf_nan=False)]
-        return Annotated[(number | None) if column.nullable else number, BeforeValidator(_plain_number)]
+        return Annotated[(number | None) if column.nullable else number, check]
     if column.kind == "categorical":
         text: Any = Literal[tuple(column.categories)] if column.categories else str  # type: ignore[misc]
-        return Annotated[(text | None) if column.nullable else text, BeforeValidator(_text)]
+        return Annotated[(text | None) if column.nullable else text, check]
     moment = (datetime | None) if column.nullable else datetime
-    return Annotated[moment, BeforeValidator(_moment)]
+    return Annotated[moment, check]
 
 
 def _description(column: ColumnSchema) -> str:
@@ -94,9 +110,10 @@ def record_model(schema: InputSchema) -> type[BaseModel]:
     the column names, whatever characters they hold.
     """
     fields: dict[str, Any] = {}
+    missing_values = frozenset(schema.missing_values)
     for index, column in enumerate(schema.columns):
         fields[f"feature_{index}"] = (
-            _annotation(column),
+            _annotation(column, missing_values),
             Field(..., alias=column.name, description=_description(column)),
         )
     if schema.id_column:
@@ -121,9 +138,7 @@ class RecordError:
         return {"field": self.field, "message": self.message, "value": _echo(self.value)}
 
     def __str__(self) -> str:
-        where = f"field '{self.field}'" if self.field else "record"
-        shown = "" if self.value is None else f" (got {_echo(self.value)!r})"
-        return f"{where}: {self.message}{shown}"
+        return rules.refusal(self.field, _echo(self.value), self.message)
 
 
 def _echo(value: Any) -> Any:

@@ -189,7 +189,7 @@ def predict_file(
     rows = predicted = quarantined = 0
     try:
         with _all_cores(bundle.pipeline):
-            for chunk in iter_chunks(input_path, chunk_size, text_columns):
+            for chunk in iter_chunks(input_path, chunk_size, text_columns, bundle.schema.missing_values):
                 chunk_predictions, chunk_quarantine = predict_frame(bundle, chunk, source=str(input_path))
                 predictions.write(chunk_predictions)
                 quarantine.write(chunk_quarantine)

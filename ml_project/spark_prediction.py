@@ -138,13 +138,6 @@ def output_schema(bundle: Bundle, id_is_text: bool) -> Any:
     return StructType(fields)
 
 
-# What pandas.read_csv (the single-machine path) reads as missing by default; Spark only ''.
-PANDAS_NA_TEXT = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
-     "NULL", "NaN", "None", "n/a", "nan", "null"]
-)
-
-
 def _score_batches(
     batches: Iterator[pd.DataFrame],
     bundle_name: str,
@@ -159,7 +152,7 @@ def _score_batches(
     for batch in batches:
         position = batch.pop(POSITION).to_numpy(dtype="int64")
         if csv_input:
-            batch = batch.mask(batch.isin(PANDAS_NA_TEXT), None)
+            batch = as_read_locally(batch, bundle.schema.missing_values)
         partition = position >> PARTITION_BITS
         rows = np.array([offsets[int(p)] for p in partition], dtype="int64") + (position & ((1 << PARTITION_BITS) - 1))
         batch.index = pd.Index(rows)
@@ -170,6 +163,31 @@ def _score_batches(
         if id_is_text:  # parquet may hold integer ids; the output column is text, as for CSV input
             out[ID_COLUMN] = [None if pd.isna(value) else str(value) for value in out[ID_COLUMN]]
         yield out.reindex(columns=columns)
+
+
+def read_input(spark: Any, input_uri: str, file_format: str, wanted: list[str]) -> Any:
+    """The `wanted` columns of `input_uri` as Spark reads them for scoring; CSV cells arrive as text.
+
+    Validation parses the text (a bad cell is quarantined, not nulled); `as_read_locally` then
+    makes each batch's missing-value spellings missing, as the local path's CSV reader does.
+    """
+    from pyspark.sql import functions as F
+
+    reader = spark.read
+    if file_format == "csv":
+        # As pandas reads CSV: "" inside quotes is one quote (Spark's default escape is a backslash).
+        reader = reader.option("header", "true").option("escape", '"')
+    try:
+        frame = reader.format(file_format).load(input_uri)
+    except Exception as error:  # AnalysisException: path does not exist, unreadable file
+        raise DataError(f"data error: Spark cannot read {input_uri}: {_first_line(error)}") from None
+    require_columns(list(frame.columns), wanted, input_uri)
+    return frame.select(*(F.col(f"`{name}`") for name in wanted))
+
+
+def as_read_locally(batch: pd.DataFrame, missing_values: list[str]) -> pd.DataFrame:
+    """A batch of CSV text cells with validation.missing_values spellings missing (ids too, as pandas' na_values)."""
+    return batch.mask(batch.isin(missing_values), None)
 
 
 def check_paths(input_uri: str, output_uri: str, quarantine_uri: str) -> dict[str, str]:
@@ -202,19 +220,9 @@ def predict_with_spark(
     formats = check_paths(input_uri, output_uri, quarantine_uri)
     id_column = bundle.schema.id_column
     wanted = bundle.schema.feature_names + ([id_column] if id_column else [])
-    reader = spark.read
-    if formats["input"] == "csv":
-        # As pandas reads CSV: "" inside quotes is one quote (Spark's default escape is a backslash).
-        reader = reader.option("header", "true").option("escape", '"')
-    try:
-        frame = reader.format(formats["input"]).load(input_uri)
-    except Exception as error:  # AnalysisException: path does not exist, unreadable file
-        raise DataError(f"data error: Spark cannot read {input_uri}: {_first_line(error)}") from None
-    require_columns(list(frame.columns), wanted, input_uri)
-    # CSV cells arrive as text; validation parses them (a bad cell is quarantined, not nulled).
     # Numbered once and kept: the counting job and the scoring job see the same numbers.
     frame = (
-        frame.select(*(F.col(f"`{name}`") for name in wanted))
+        read_input(spark, input_uri, formats["input"], wanted)
         .withColumn(POSITION, F.monotonically_increasing_id())
         .persist(StorageLevel.MEMORY_AND_DISK)
     )

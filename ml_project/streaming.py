@@ -41,7 +41,7 @@ def iter_records(path: Path, schema: InputSchema, chunk_size: int, limit: int | 
     require_columns(table_columns(path), schema.feature_names, str(path))
     text = [column.name for column in schema.columns if column.kind == "categorical"]
     sent = 0
-    for chunk in iter_chunks(path, chunk_size, text):
+    for chunk in iter_chunks(path, chunk_size, text, schema.missing_values):  # a cell spelt missing is sent as null
         present = [column for column in columns if column in chunk.columns]
         for row in chunk[present].itertuples(index=False, name=None):
             if limit is not None and sent >= limit:

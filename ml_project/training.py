@@ -90,7 +90,9 @@ def train(
 def validated(config: Config) -> ValidationResult:
     """The training file split into valid rows and quarantined ones (a warning names the top reasons)."""
     data = config.data
-    raw = validate(load_modelling_data(data), schema_from_config(data), with_target=True, source=data.path)
+    spelt = config.validation.missing_values
+    table = load_modelling_data(data, spelt)
+    raw = validate(table, schema_from_config(data, spelt), with_target=True, source=data.path)
     if len(raw.quarantine):
         top = raw.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
         reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())

@@ -1,9 +1,11 @@
 """Input schema learnt from training data, and lazy pandera validation that quarantines bad rows.
 
-The schema (types, nullability, ranges, allowed categories) is derived once from the config and
-what training saw, stored in the bundle, and reused by batch scoring and the service. Validation
-never drops a row silently: every row is either returned as valid or listed in the quarantine
-with the column, the offending value and the reason.
+The schema (types, nullability, ranges, allowed categories, missing-value spellings) is derived once
+from the config and what training saw, stored in the bundle, and reused by batch scoring and the
+service. What a valid value is and how a refusal is worded come from `column_rules`, applied here a
+column at a time (the service applies the same rules a value at a time). Validation never drops a
+row silently: every row is either returned as valid or listed in the quarantine with the column,
+the offending value and the reason.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from ml_project import column_rules as rules
 from ml_project.config import DataConfig, ValidationConfig
 from ml_project.ingestion import require_columns
 
 QUARANTINE_COLUMNS = ["row", "column", "value", "reason"]
-# Plain decimal numbers; anything else in a text column is left to pandas, which knows more spellings.
-DECIMAL = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 ColumnKind = Literal["numerical", "categorical", "datetime"]
 
 
@@ -46,6 +47,7 @@ class InputSchema(BaseModel):
     task: Literal["classification", "regression"]
     classes: list[str] | None = None
     id_column: str | None = None
+    missing_values: list[str] = Field(default_factory=lambda: list(rules.MISSING_VALUES))
 
     @property
     def feature_names(self) -> list[str]:
@@ -68,36 +70,53 @@ class ValidationResult(BaseModel):
         return int(self.quarantine["row"].nunique())
 
 
-def _coerce_numeric(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64", copy=False)
+def _without_missing_text(values: pd.Series, missing_values: list[str]) -> pd.Series:
+    """Text spelt as a missing value becomes missing (parquet, SQL and Spark hand it over as text)."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    spelt = values.isin(missing_values).to_numpy()
+    return values.mask(spelt, None) if spelt.any() else values
+
+
+def _coerce_numeric(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Floats (missing where a present value breaks the rule) and each refused cell's reason."""
+    if pd.api.types.is_bool_dtype(values):  # no measurement is true or false (rules.number)
+        parsed = pd.Series(np.nan, index=values.index)
+    elif pd.api.types.is_numeric_dtype(values):
+        parsed = values.astype("float64", copy=False)
+    else:
+        try:
+            parsed = _parse_decimal_text(values)
+        except (TypeError, ValueError, ArithmeticError):  # not all text (mixed Python objects): cell by cell
+            parsed = values.map(_number_or_nan).astype("float64")
+    parsed = parsed.where(np.isfinite(parsed))  # ±inf is no measurement: refused
+    return parsed, pd.Series(rules.NOT_A_NUMBER, index=values.index)
+
+
+def _number_or_nan(value: Any) -> float:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
     try:
-        return _parse_decimal_text(values)
-    except (TypeError, ValueError):  # not all text (mixed Python objects): the general path below
-        return pd.to_numeric(values, errors="coerce").astype("float64")
+        return rules.number(value)
+    except rules.Refused:
+        return np.nan
 
 
 def _parse_decimal_text(values: pd.Series) -> pd.Series:
     """Text to float64 in Arrow (about twice pandas' speed on a column with a few bad cells).
 
-    Cells that are not plain decimals become missing here; the caller reports them. Exotic
-    spellings pandas would accept ('inf', '1e5 ') are re-parsed by pandas, so nothing changes.
+    Cells that are not plain decimals (rules.NUMBER_PATTERN after trimming) become missing here;
+    the caller reports them, with the reason the service gives for the same text.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pc.utf8_trim_whitespace(pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
-    plain = pc.match_substring_regex(text, DECIMAL)
-    parsed = pd.Series(
+    plain = pc.match_substring_regex(text, rules.NUMBER_PATTERN)
+    return pd.Series(
         pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False),
         index=values.index,
     )
-    odd = pc.invert(pc.fill_null(plain, True)).to_numpy(zero_copy_only=False)
-    if odd.any():
-        parsed[odd] = pd.to_numeric(values[odd], errors="coerce").astype("float64")
-    return parsed
 
 
 def coerce_datetime(values: pd.Series) -> pd.Series:
@@ -111,32 +130,77 @@ def coerce_datetime(values: pd.Series) -> pd.Series:
     return parsed.astype("datetime64[ns]")
 
 
-def _coerce_text(values: pd.Series) -> pd.Series:
+def _coerce_moment(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Datetimes, refusing numbers (bare or as text) as the service does: rules.datetime_text."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return coerce_datetime(values), pd.Series(rules.NOT_A_DATETIME, index=values.index)
+    if pd.api.types.is_bool_dtype(values):  # 'True' read as a bool: text that is no date/time
+        none = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+        return none, pd.Series(rules.NOT_A_DATETIME, index=values.index)
+    if pd.api.types.is_numeric_dtype(values):
+        refusals = pd.Series(rules.DATETIME_AS_NUMBER, index=values.index).where(values.notna())
+    elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # all text: Arrow finds the numbers
+        refusals = pd.Series(rules.DATETIME_AS_NUMBER, index=values.index).where(_number_text(values))
+    else:
+        refusals = values.map(_datetime_refusal)
+    refused = refusals.notna().to_numpy()
+    parsed = coerce_datetime(values.mask(refused, None) if refused.any() else values)
+    return parsed, refusals.where(refused, rules.NOT_A_DATETIME)
+
+
+def _number_text(values: pd.Series) -> np.ndarray:
+    """Which cells of a text column are numbers by rules.NUMBER_PATTERN (missing cells are not)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
+    return pc.fill_null(pc.match_substring_regex(text, rules.NUMBER_PATTERN), False).to_numpy(zero_copy_only=False)
+
+
+def _datetime_refusal(value: Any) -> str | None:
+    """Why a present cell cannot be a date/time before parsing it (a number), or None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or hasattr(value, "isoformat"):
+        return None
+    try:
+        rules.datetime_text(value)
+    except rules.Refused as refusal:
+        return str(refusal)
+    return None
+
+
+def _coerce_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_object_dtype(values):
         text = values
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):  # not all text: cell by cell
+            odd = values.map(lambda value: isinstance(value, (dict, list, tuple, set))).astype(bool)
+            if odd.any():  # an object or list is no category (rules.text)
+                text = values.mask(odd, None)
     else:  # categorical, string or numeric dtypes: plain objects, so missing stays missing
         text = values.astype(object)
-    return text.where(text.isna(), text.astype(str)).astype(object)
+    return text.where(text.isna(), text.astype(str)).astype(object), pd.Series(rules.NOT_TEXT, index=values.index)
 
 
-def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+COERCE = {"numerical": _coerce_numeric, "datetime": _coerce_moment, "categorical": _coerce_text}
+
+
+def typed_column(values: pd.Series, kind: str, missing_values: list[str]) -> pd.Series:
+    """A column typed as validation types it, a value the rules refuse becoming missing (monitoring's reading)."""
+    return COERCE[kind](_without_missing_text(values, missing_values))[0]
+
+
+def _coerce(
+    frame: pd.DataFrame, kinds: dict[str, str], missing_values: list[str]
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Convert each column to its kind's type; values that do not convert become quarantine lines.
 
     Done per column before pandera, because a failed coercion inside pandera reports no row and
-    hides any later check on that column.
+    hides any later check on that column. The reasons are column_rules' words.
     """
     coerced = frame.copy()
     failures: list[pd.DataFrame] = []
-    expected = {"numerical": "a finite number", "datetime": "a date/time", "categorical": "text"}
     for name, kind in kinds.items():
-        original = frame[name]
-        if kind == "numerical":
-            converted = _coerce_numeric(original)
-            converted = converted.where(np.isfinite(converted))  # ±inf is no measurement: quarantined
-        elif kind == "datetime":
-            converted = coerce_datetime(original)
-        else:
-            converted = _coerce_text(original)
+        original = _without_missing_text(frame[name], missing_values)
+        converted, reasons = COERCE[kind](original)
         # Only values that came out missing can have failed; checking just those keeps clean columns cheap.
         missing = converted.isna().to_numpy()
         failed = pd.Series(False, index=frame.index)
@@ -149,7 +213,7 @@ def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, l
                         "row": frame.index[failed],
                         "column": name,
                         "value": original[failed].astype(str).to_numpy(),
-                        "reason": f"expected {expected[kind]}",
+                        "reason": reasons[failed].to_numpy(),
                     }
                 )
             )
@@ -176,15 +240,25 @@ def infer_schema(frame: pd.DataFrame, data: DataConfig, validation: ValidationCo
     classes = None
     if data.task == "classification" and data.target in frame:
         classes = sorted(str(value) for value in frame[data.target].dropna().unique())
-    return InputSchema(columns=columns, target=data.target, task=data.task, classes=classes, id_column=data.id_column)
+    return InputSchema(
+        columns=columns,
+        target=data.target,
+        task=data.task,
+        classes=classes,
+        id_column=data.id_column,
+        missing_values=validation.missing_values,
+    )
 
 
-def schema_from_config(data: DataConfig) -> InputSchema:
+def schema_from_config(data: DataConfig, missing_values: list[str] | None = None) -> InputSchema:
     """The schema before training has seen data: types only, used to validate the raw table."""
     columns = [ColumnSchema(name=name, kind="numerical") for name in data.features.numerical]
     columns += [ColumnSchema(name=name, kind="categorical") for name in data.features.categorical]
     columns += [ColumnSchema(name=name, kind="datetime") for name in data.features.datetime]
-    return InputSchema(columns=columns, target=data.target, task=data.task, id_column=data.id_column)
+    spelt = list(rules.MISSING_VALUES) if missing_values is None else missing_values
+    return InputSchema(
+        columns=columns, target=data.target, task=data.task, id_column=data.id_column, missing_values=spelt
+    )
 
 
 def _pandera_schema(schema: InputSchema, with_target: bool) -> Any:
@@ -212,11 +286,11 @@ def _pandera_schema(schema: InputSchema, with_target: bool) -> Any:
 
 def _reason(check: str, spec: ColumnSchema | None) -> str:
     if check == "not_nullable":
-        return "missing value"
-    if check.startswith("in_range") and spec is not None:
-        return f"outside the accepted range [{spec.minimum:.6g}, {spec.maximum:.6g}]"
+        return rules.MISSING
+    if check.startswith("in_range") and spec is not None and spec.minimum is not None and spec.maximum is not None:
+        return rules.outside_range(spec.minimum, spec.maximum)
     if check.startswith("isin"):
-        return "unknown category" + (f" (known: {', '.join(spec.categories)})" if spec and spec.categories else "")
+        return rules.unknown_category(spec.categories if spec else None)
     return f"failed check {check}"
 
 
@@ -233,7 +307,7 @@ def validate(frame: pd.DataFrame, schema: InputSchema, *, with_target: bool = Fa
     kinds: dict[str, str] = {spec.name: spec.kind for spec in schema.columns}
     if with_target:
         kinds[schema.target] = "categorical" if schema.task == "classification" else "numerical"
-    coerced, failures = _coerce(frame, kinds)
+    coerced, failures = _coerce(frame, kinds, schema.missing_values)
     try:
         _pandera_schema(schema, with_target).validate(coerced, lazy=True)
     except pa.errors.SchemaErrors as errors:

@@ -27,7 +27,8 @@ def main(config: Config, args: argparse.Namespace) -> int:
     candidate, baseline = load_model(config, args.candidate), load_model(config, args.baseline)
     source = args.input or Path(config.data.path)
     text = [column.name for column in candidate.schema.columns if column.kind == "categorical"]
-    comparison = compare(candidate, baseline, read_table(source, text_columns=text))
+    table = read_table(source, text_columns=text, missing_values=candidate.schema.missing_values)
+    comparison = compare(candidate, baseline, table)
     for line in comparison.lines():
         print(line)
     config.paths.reports.mkdir(parents=True, exist_ok=True)

@@ -163,3 +163,14 @@ def test_values_that_would_misplace_or_break_a_run_are_refused(override: str, me
     with pytest.raises(ConfigError) as raised:
         load_config(overrides=[override])
     assert str(raised.value) == message
+
+
+def test_missing_values_default_to_the_empty_cell_and_na_and_must_keep_the_empty_cell() -> None:
+    assert load_config().validation.missing_values == ["", "NA"]
+    spelt = load_config(None, ['validation.missing_values=["", NA, "null"]']).validation.missing_values
+    assert spelt == ["", "NA", "null"]
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, ["validation.missing_values=[NA]"])
+    assert str(refused.value) == (
+        "config error: validation.missing_values = ['NA'] must include '' (an empty cell is always missing)"
+    )

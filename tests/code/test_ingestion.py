@@ -67,3 +67,14 @@ def test_a_repeated_column_name_is_refused_in_csv_and_parquet(tmp_path: Path) ->
     for file in (csv_file, parquet_file):
         with pytest.raises(DataError, match=rf"^data error: {file} has column 'island' more than once; names must be unique$"):
             read_table(file)
+
+
+def test_csv_cells_are_missing_exactly_when_spelt_as_a_configured_missing_value(tmp_path: Path) -> None:
+    source = tmp_path / "spellings.csv"
+    source.write_text("code,size\nNA,1\nnull,NA\nNone,\n,nan\n")
+    frame = read_table(source, text_columns=["code"])
+    assert frame["code"].where(frame["code"].notna(), None).tolist() == [None, "null", "None", None]
+    assert frame["size"].isna().tolist() == [False, True, True, False]  # NA and the empty cell only
+    assert frame["size"].tolist()[3] == "nan"  # pandas' default list would have read it as missing
+    chunk = next(iter_chunks(source, 10, ["code"], missing_values=["", "null"]))
+    assert chunk["code"].where(chunk["code"].notna(), None).tolist() == ["NA", None, "None", None]

@@ -80,7 +80,7 @@ def test_valid_records_are_predicted_and_invalid_ones_carry_their_errors(client:
     assert "prediction" not in bad
     assert [error["field"] for error in bad["errors"]] == ["bill_depth_mm", "island"]
     assert bad["errors"][0]["value"] == "deep"
-    assert bad["errors"][1]["message"] == "Input should be 'Biscoe', 'Dream' or 'Torgersen'"
+    assert bad["errors"][1]["message"] == "unknown category (known: Biscoe, Dream, Torgersen)"
 
 
 @pytest.mark.parametrize(
@@ -95,9 +95,9 @@ def test_valid_records_are_predicted_and_invalid_ones_carry_their_errors(client:
         (b"[]", 422, "request body is an empty list; send at least one record"),
         (b'"Adelie"', 422, "request body must be a JSON object (one record) or a list of records, not str"),
         (json.dumps([RECORD] * 11).encode(), 422, "request holds 11 records; service.max_batch_records = 10"),
-        (json.dumps({**RECORD, "bill_length_mm": "long"}).encode(), 422, "field 'bill_length_mm': Input should be a valid number, unable to parse string as a number (got 'long')"),
-        (json.dumps({**RECORD, "bill_length_mm": 500}).encode(), 422, "field 'bill_length_mm': Input should be less than or equal to 62.35 (got 500)"),
-        (json.dumps({**RECORD, "island": "Atlantis"}).encode(), 422, "field 'island': Input should be 'Biscoe', 'Dream' or 'Torgersen' (got 'Atlantis')"),
+        (json.dumps({**RECORD, "bill_length_mm": "long"}).encode(), 422, "field 'bill_length_mm': expected a finite number (got 'long')"),
+        (json.dumps({**RECORD, "bill_length_mm": 500}).encode(), 422, "field 'bill_length_mm': outside the accepted range [29.35, 62.35] (got 500)"),
+        (json.dumps({**RECORD, "island": "Atlantis"}).encode(), 422, "field 'island': unknown category (known: Biscoe, Dream, Torgersen) (got 'Atlantis')"),
         (json.dumps({k: v for k, v in RECORD.items() if k != "sex"}).encode(), 422, "field 'sex': required field is missing"),
         (json.dumps({**RECORD, "beak_colour": "red"}).encode(), 422, "field 'beak_colour': unknown field; this model has no such feature (got 'red')"),
         (json.dumps([RECORD, 7]).encode(), 200, None),
@@ -243,3 +243,30 @@ def test_a_deeply_nested_value_is_described_not_echoed(client: TestClient) -> No
     response = client.post("/predict", json=[RECORD, {**RECORD, "island": deep}])
     assert response.status_code == 200
     assert response.json()["results"][1]["errors"][0]["value"] == "<a list of 1 items>"
+
+
+def test_the_service_refuses_with_the_words_of_the_batch_quarantine(client: TestClient, bundle) -> None:  # type: ignore[no-untyped-def]
+    """Over HTTP with the trained bundle: each field's refusal is the batch quarantine's reason for the same value."""
+    records = [
+        {**RECORD, "bill_length_mm": "long"},
+        {**RECORD, "island": "NA", "sex": ""},  # missing-value spellings: imputed, predicted
+        {**RECORD, "island": "null", "sex": "None"},  # not missing spellings: unknown categories
+        {**RECORD, "flipper_length_mm": 999, "bill_depth_mm": " 18.7 "},
+        {**RECORD, "body_mass_g": True},
+    ]
+    response = client.post("/predict", json=records)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    service = [{error["field"]: error["message"] for error in result.get("errors", [])} for result in results]
+    quarantine = validate(pd.DataFrame(records), bundle.schema).quarantine
+    batch: list[dict[str, str]] = [{} for _ in records]
+    for row, column, reason in quarantine[["row", "column", "reason"]].itertuples(index=False):
+        batch[int(row)][str(column)] = str(reason)
+    assert service == batch
+    assert service == [
+        {"bill_length_mm": "expected a finite number"},
+        {},
+        {"island": "unknown category (known: Biscoe, Dream, Torgersen)", "sex": "unknown category (known: female, male)"},
+        {"flipper_length_mm": "outside the accepted range [166.1, 236.9]"},
+        {"body_mass_g": "expected a finite number"},
+    ]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_project import column_rules as rules
 from ml_project.config import ValidationConfig, load_config
 from ml_project.ingestion import DataError
 from ml_project.validation import InputSchema, infer_schema, schema_from_config, validate, validate_engineered
@@ -93,13 +94,24 @@ def test_engineered_matrix_must_keep_rows_and_be_finite() -> None:
         validate_engineered(np.array([[1.0, np.inf]]), 1)
 
 
-def test_fast_text_to_number_parsing_agrees_with_pandas() -> None:
+def test_fast_text_to_number_parsing_agrees_with_the_per_value_rule() -> None:
+    """Arrow's vectorised parse (batch) and column_rules.number (the service) accept the same text."""
     from ml_project.validation import _coerce_numeric
 
-    text = pd.Series(["1.5", " 2 ", "inf", "abc", None, np.nan, "-3e2", "1e5 ", ".5", "7.", "1,5", "0x10"], dtype=object)
-    np.testing.assert_array_equal(_coerce_numeric(text).to_numpy(), pd.to_numeric(text, errors="coerce").to_numpy())
-    mixed = pd.Series([1.5, "x", None], dtype=object)  # not all text: the general path
-    np.testing.assert_array_equal(_coerce_numeric(mixed).to_numpy(), np.array([1.5, np.nan, np.nan]))
+    def rule(value: object) -> float:
+        try:
+            return rules.number(value)
+        except rules.Refused:
+            return np.nan
+
+    cells = ["1.5", " 2 ", "inf", "abc", "-3e2", "1e5 ", ".5", "7.", "1,5", "0x10", "3_9", "١٢", "1e999", "+.5e-3"]
+    cells.append("NaN")
+    text = pd.Series([*cells, None, np.nan], dtype=object)
+    expected = [rule(cell) for cell in cells] + [np.nan, np.nan]
+    assert expected[:4] == [1.5, 2.0, pytest.approx(np.nan, nan_ok=True), pytest.approx(np.nan, nan_ok=True)]
+    np.testing.assert_array_equal(_coerce_numeric(text)[0].to_numpy(), np.array(expected))
+    mixed = pd.Series([1.5, "x", None, True], dtype=object)  # not all text: cell by cell; a bool is no number
+    np.testing.assert_array_equal(_coerce_numeric(mixed)[0].to_numpy(), np.array([1.5, np.nan, np.nan, np.nan]))
 
 
 def test_timestamps_with_several_offsets_are_read_as_utc() -> None:

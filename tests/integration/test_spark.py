@@ -114,3 +114,25 @@ def test_bad_paths_and_missing_columns_are_one_line_and_exit_2(trained, source: 
     assert "island" in missing.stderr.strip().splitlines()[-1]
     nowhere = run_use_case("predicting_historic_data_spark", *sets, "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "o.parquet"), *model, "--master", "local[1]")
     assert nowhere.returncode == 2 and nowhere.stderr.strip().splitlines()[-1].startswith(f"data error: Spark cannot read {tmp_path / 'nope.csv'}")
+
+
+def test_spark_gives_the_parity_battery_the_verdicts_of_every_other_path(tmp_path: Path) -> None:
+    """The battery of tests/code/test_validation_parity.py, read by Spark as predict_with_spark reads it."""
+    from ml_project.config import SparkConfig
+    from ml_project.spark_prediction import as_read_locally, read_input, start_session
+    from ml_project.validation import validate
+
+    from ..code.test_validation_parity import BASE, BATTERY, EXPECTED, SCHEMA, batch_verdicts, write_battery
+
+    path = write_battery(tmp_path / "battery.csv")
+    spark = start_session(SparkConfig(), master="local[1]", app_name="parity")
+    try:
+        frame = read_input(spark, str(path), "csv", list(BASE)).toPandas()  # Spark's CSV reader, one partition
+    finally:
+        spark.stop()
+    assert len(frame) == len(BATTERY)
+    quarantine = validate(as_read_locally(frame, SCHEMA.missing_values), SCHEMA).quarantine
+    found: list[dict[str, str]] = [{} for _ in BATTERY]
+    for row, column, reason in quarantine[["row", "column", "reason"]].itertuples(index=False):
+        found[int(row)][str(column)] = str(reason)
+    assert [dict(sorted(refusals.items())) for refusals in found] == EXPECTED == batch_verdicts(path, len(BATTERY))
