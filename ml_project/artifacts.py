@@ -274,6 +274,8 @@ def with_fast_path(bundle: Bundle) -> Bundle:
     Checked at every load, so a pipeline step the compiler does not know, or any disagreement,
     falls back to the sklearn pipeline instead of serving different numbers.
     """
+    if bundle.schema.task == "forecasting":
+        return bundle  # a forecaster, not a scikit-learn pipeline: nothing to compile
     from ml_project.compiled import compile_pipeline, verify_compiled
 
     compiled = compile_pipeline(bundle.pipeline)

@@ -133,16 +133,16 @@ def load_model(config: Config, given: Path | str | None) -> Bundle:
 def add_stream_arguments(parser: argparse.ArgumentParser, concurrency: bool) -> None:
     """Flags of the production-stream use cases: what to send, how much at a time, how fast."""
     parser.add_argument("--input", type=Path, help="CSV or parquet file of instances (default: data.path)")
-    parser.add_argument("--batch-size", type=_positive, default=1, help="records per request (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive, default=1, help="records per request (default: %(default)s)")
     parser.add_argument("--rate", type=float, default=0.0, help="requests per second; 0 = as fast as possible")
-    parser.add_argument("--limit", type=_positive, help="send at most this many records (default: all)")
+    parser.add_argument("--limit", type=positive, help="send at most this many records (default: all)")
     if concurrency:
         parser.add_argument(
-            "--concurrency", type=_positive, default=1, help="requests in flight at once (default: %(default)s)"
+            "--concurrency", type=positive, default=1, help="requests in flight at once (default: %(default)s)"
         )
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

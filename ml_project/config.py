@@ -19,21 +19,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROJECT_CONFIG = PROJECT_ROOT / "project_config.yaml"
 DEFAULT_USE_CASE_CONFIG = PROJECT_ROOT / "use_cases" / "configs" / "penguins_classification.yaml"
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "forecasting"]
 
 METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
     "regression": ("rmse", "mae", "r2", "mape"),
+    "forecasting": ("mape", "mase", "smape", "rmse", "mae"),
 }
 # The one place that says which way a metric points; the search, the leaderboard, the gate and the dashboard ask it.
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-# The algorithm names a config may choose, per task; modelling.SEARCH_SPACES holds each one's estimator and
-# search space (kept apart so that validating a config does not import scikit-learn; a test keeps them equal).
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "mase", "smape"})
+# The algorithm names a config may choose, per task; modelling.SEARCH_SPACES (tables) and forecasters.FORECASTERS
+# (forecasting) hold each one's estimator and search space (kept apart so that validating a config does not import
+# scikit-learn; a test keeps them equal).
 ALGORITHM_NAMES: dict[str, tuple[str, ...]] = {
     "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"),
     "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
+    "forecasting": (
+        "seasonal_naive", "auto_ets", "auto_arima", "mstl", "ridge", "hist_gradient_boosting", "random_forest",
+    ),
 }
-DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
+DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse", "forecasting": "mase"}
+# Without modelling.algorithms: every candidate of the task, but for forecasting the no-skill line first and
+# the statistical models that stay fast on long seasonal series (auto_arima and mstl are asked for by name).
+DEFAULT_ALGORITHMS = {
+    **ALGORITHM_NAMES,
+    "forecasting": ("seasonal_naive", "auto_ets", "ridge", "hist_gradient_boosting"),
+}
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
 
 
@@ -58,9 +69,7 @@ class FeaturesConfig(StrictModel):
         return [*self.numerical, *self.categorical, *self.datetime]
 
     @model_validator(mode="after")
-    def _distinct_and_not_empty(self) -> FeaturesConfig:
-        if not self.all:
-            raise ValueError("data.features lists no column: give at least one numerical, categorical or datetime feature")
+    def _distinct(self) -> FeaturesConfig:
         seen: set[str] = set()
         for column in self.all:
             if column in seen:
@@ -74,8 +83,13 @@ class DataConfig(StrictModel):
     query: str | None = Field(default=None, description="SQL query, used when `path` is an SQLAlchemy URL.")
     target: str
     task: Task
-    features: FeaturesConfig
+    features: FeaturesConfig = FeaturesConfig()
     id_column: str | None = Field(default=None, description="Column copied to prediction outputs as `id`.")
+    time_column: str | None = Field(default=None, description="Forecasting: the timestamp of each observation.")
+    series_column: str | None = Field(default=None, description="Forecasting: the column naming each series.")
+    time_format: str | None = Field(
+        default=None, description="strftime format of time_column; null: any format pandas reads unambiguously."
+    )
 
     @property
     def is_sql(self) -> bool:
@@ -89,7 +103,39 @@ class DataConfig(StrictModel):
             raise ValueError(f"data.id_column = '{self.id_column}' is also a feature or the target")
         if self.is_sql and not self.query:
             raise ValueError(f"data.query is required when data.path is an SQLAlchemy URL ('{self.path}')")
+        if self.task == "forecasting":
+            return self._forecasting_columns()
+        if not self.features.all:
+            raise ValueError("data.features lists no column: give at least one numerical, categorical or datetime feature")
+        for key in ("time_column", "series_column", "time_format"):
+            if getattr(self, key) is not None:
+                raise ValueError(f"data.{key} is for data.task = forecasting, not {self.task}")
         return self
+
+    def _forecasting_columns(self) -> DataConfig:
+        if self.time_column is None:
+            raise ValueError("data.time_column is required for data.task = forecasting: name the timestamp column")
+        if self.features.datetime:
+            raise ValueError(
+                "data.features.datetime is not used for forecasting: calendar features come from data.time_column"
+            )
+        named = {"data.target": self.target, "data.time_column": self.time_column}
+        if self.series_column is not None:
+            named["data.series_column"] = self.series_column
+        if self.id_column is not None:
+            raise ValueError("data.id_column is not used for forecasting: forecasts are keyed by series and timestamp")
+        for key, column in named.items():
+            others = [other for other, name in named.items() if name == column and other != key]
+            if others or column in self.features.all:
+                raise ValueError(f"{key} = '{column}' is also {others[0] if others else 'listed in data.features'}")
+        return self
+
+    @property
+    def forecast_columns(self) -> list[str]:
+        """Forecasting: the columns read from the table (series, time, exogenous features, target)."""
+        assert self.time_column is not None
+        series = [self.series_column] if self.series_column else []
+        return [*series, self.time_column, *self.features.all, self.target]
 
 
 class PreprocessingConfig(StrictModel):
@@ -132,6 +178,36 @@ class ModellingConfig(StrictModel):
     @property
     def greater_is_better(self) -> bool:
         return greater_is_better(self.metric)
+
+
+class ForecastConfig(StrictModel):
+    """Forecasting (data.task = forecasting): the grid the data is put on, the horizon and the backtests."""
+
+    frequency: str | None = Field(default=None, description="pandas offset alias (1h, 1D, 1MS); data is resampled to it.")
+    aggregation: Literal["mean", "median", "min", "max", "sum", "last"] = Field(
+        default="mean", description="How observations falling in one period are combined when resampling."
+    )
+    fill: Literal["interpolate", "ffill", "zero"] = Field(
+        default="interpolate", description="How periods with no observation are filled (each is counted and logged)."
+    )
+    horizon: int = Field(default=24, ge=1, le=10_000, description="Periods ahead to forecast.")
+    season_length: int | None = Field(default=None, ge=1, description="null: inferred from frequency.")
+    backtest_windows: int = Field(default=3, ge=1, le=100, description="Rolling-origin windows of `horizon` periods.")
+    lags: Literal["auto"] | list[int] = Field(default="auto", description="Target lags of the ML candidates.")
+    differences: list[int] = Field(
+        default_factory=lambda: [1], description="ML candidates learn the target differenced at these lags; [] for none."
+    )
+    holidays: str | None = Field(default=None, description="Country code (US, DE, ...) for the holiday feature.")
+    interval: float = Field(default=0.9, gt=0.0, lt=1.0, description="Coverage of forecast_lower..forecast_upper.")
+
+    @model_validator(mode="after")
+    def _lags_are_positive(self) -> ForecastConfig:
+        if isinstance(self.lags, list):
+            if not self.lags or any(lag < 1 for lag in self.lags) or len(set(self.lags)) != len(self.lags):
+                raise ValueError(f"forecast.lags = {self.lags!r} must be 'auto' or distinct integers >= 1")
+        if any(lag < 1 for lag in self.differences):
+            raise ValueError(f"forecast.differences = {self.differences!r} must be integers >= 1 (or [] for none)")
+        return self
 
 
 class PredictionConfig(StrictModel):
@@ -269,6 +345,7 @@ class Config(StrictModel):
     preprocessing: PreprocessingConfig = PreprocessingConfig()
     validation: ValidationConfig = ValidationConfig()
     modelling: ModellingConfig
+    forecast: ForecastConfig = ForecastConfig()
     prediction: PredictionConfig = PredictionConfig()
     spark: SparkConfig = SparkConfig()
     service: ServiceConfig = ServiceConfig()
@@ -300,7 +377,7 @@ class Config(StrictModel):
             return values  # pydantic names the key: "modelling = 5: Input should be a valid dictionary"
         modelling = dict(modelling)
         modelling.setdefault("metric", DEFAULT_METRIC[task])
-        modelling.setdefault("algorithms", list(ALGORITHM_NAMES[task]))
+        modelling.setdefault("algorithms", list(DEFAULT_ALGORITHMS[task]))
         return {**values, "modelling": modelling}
 
     @model_validator(mode="after")
@@ -317,11 +394,36 @@ class Config(StrictModel):
                 raise ValueError(
                     f"modelling.algorithms: '{algorithm}' is not one of: {', '.join(ALGORITHM_NAMES[task])} ({task})"
                 )
-        if self.modelling.holdout_split == "latest" and not self.data.features.datetime:
+        if self.modelling.holdout_split == "latest" and not self.data.features.datetime and task != "forecasting":
             raise ValueError("modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by")
         if len(set(self.modelling.algorithms)) != len(self.modelling.algorithms):
             raise ValueError("modelling.algorithms lists an algorithm more than once")
+        if task == "forecasting":
+            _check_forecast(self.forecast)
         return self
+
+
+def _check_forecast(forecast: ForecastConfig) -> None:
+    """The forecast keys pandas and holidays must understand; imported only for a forecasting config."""
+    if forecast.frequency is None:
+        raise ValueError("forecast.frequency is required for data.task = forecasting (a pandas offset alias: 1h, 1D, 1MS)")
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        offset = to_offset(forecast.frequency)
+    except ValueError:
+        raise ValueError(
+            f"forecast.frequency = '{forecast.frequency}' is not a pandas offset alias (e.g. 15min, 1h, 1D, 1W, 1MS)"
+        ) from None
+    if offset.n < 1:
+        raise ValueError(f"forecast.frequency = '{forecast.frequency}' must step forward in time")
+    if forecast.holidays is not None:
+        import holidays
+
+        if forecast.holidays not in holidays.list_supported_countries():
+            raise ValueError(
+                f"forecast.holidays = '{forecast.holidays}' is not a country code the holidays package knows (e.g. US, GB, DE)"
+            )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

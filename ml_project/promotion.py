@@ -119,9 +119,14 @@ def judge(
         if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
             rows, note = holdout_rows, "every holdout row trained the champion; its score is optimistic"
         gate_rows = len(rows)
-        score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
-        champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
-        comparison = compare(candidate, champion, rows)
+        if data.task == "forecasting":  # both forecast the holdout periods from the candidate's history
+            from ml_project.forecasting import gate_score
+
+            score, champion_value = gate_score(candidate, champion, rows, metric)
+        else:
+            score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
+            champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
+            comparison = compare(candidate, champion, rows)
     if champion is None and note.startswith("forced"):
         promoted, reason = True, note
     else:

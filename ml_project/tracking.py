@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 # Runtime needs of the logged model, stated so MLflow does not spend seconds guessing them
 # (and does not wrongly add the test tools it finds installed).
 MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "skops")
+FORECAST_REQUIREMENTS = (
+    "scikit-learn", "pandas", "numpy", "mlforecast", "statsforecast", "holidays", "pydantic", "pyyaml", "joblib",
+)
 CHAMPION_ALIAS = "champion"
 
 
@@ -109,17 +112,57 @@ def log_modelling_run(
             gate = {key: value for key, value in decision.as_dict().items() if key != "comparison"}
             mlflow.set_tags({f"gate.{key}": str(value) for key, value in gate.items()})
             mlflow.log_dict(decision.as_dict(), "champion_gate.json")
-        model_info = mlflow.sklearn.log_model(
-            bundle.pipeline,
-            name="model",
-            pip_requirements=_pinned(MODEL_REQUIREMENTS, bundle.versions),
-            skops_trusted_types=_trusted_types(bundle.pipeline),
-            code_paths=[str(Path(__file__).resolve().parent)],
-            registered_model_name=config.tracking.model_name,
-        )
+        model_info = _logged_model(mlflow, config, bundle)
         register(mlflow, config.tracking.model_name, str(model_info.registered_model_version), bundle, decision)
         logger.info("MLflow run %s in experiment '%s' (%s)", run.info.run_id, config.tracking.experiment, config.tracking.uri)
         return str(run.info.run_id)
+
+
+def _logged_model(mlflow: Any, config: Config, bundle: Bundle) -> Any:
+    """The model as MLflow logs it: scikit-learn's flavour for a pipeline, a python function for a forecaster."""
+    code = [str(Path(__file__).resolve().parent)]
+    if bundle.schema.task == "forecasting":
+        assert bundle.path is not None
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_bundle_forecaster(mlflow),
+            artifacts={"bundle": str(bundle.path)},
+            pip_requirements=_pinned(FORECAST_REQUIREMENTS, bundle.versions),
+            code_paths=code,
+            registered_model_name=config.tracking.model_name,
+        )
+    return mlflow.sklearn.log_model(
+        bundle.pipeline,
+        name="model",
+        pip_requirements=_pinned(MODEL_REQUIREMENTS, bundle.versions),
+        skops_trusted_types=_trusted_types(bundle.pipeline),
+        code_paths=code,
+        registered_model_name=config.tracking.model_name,
+    )
+
+
+def _bundle_forecaster(mlflow: Any) -> Any:
+    """A forecasting bundle as an MLflow python-function model (its folder is logged as the `bundle` artifact).
+
+    `mlflow.pyfunc.load_model(...).predict(frame)` verifies and loads that bundle and answers the next
+    `horizon` periods (the frame's `horizon` column, else the bundle's own) of every series, from the
+    history it was trained on, in the columns the forecasting use case writes.
+    """
+
+    class BundleForecaster(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+        def load_context(self, context: Any) -> None:
+            from ml_project.artifacts import load_bundle
+
+            self.bundle = load_bundle(context.artifacts["bundle"])
+
+        def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+            from ml_project.forecasting import forecast_table
+
+            given = getattr(model_input, "columns", ())
+            horizon = int(model_input["horizon"].iloc[0]) if "horizon" in given and len(model_input) else None
+            return forecast_table(self.bundle, horizon)
+
+    return BundleForecaster()
 
 
 def register(mlflow: Any, name: str, version: str, bundle: Bundle, decision: Decision | None) -> None:

@@ -59,12 +59,16 @@ def train(
     With `skip_unchanged`, raises Unchanged before any trial when the latest bundle already holds
     a model of these very modelling rows and modelling/preprocessing/validation settings.
     """
+    if config.data.task == "forecasting":
+        from ml_project import forecasting  # mlforecast and statsforecast: only for a forecasting run
+
+        return forecasting.train(config, progress, force_promote, skip_unchanged)
     data = config.data
     raw = validated(config)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
     fingerprint = fingerprint_frame(modelling_rows[[*data.features.all, data.target]])
     if skip_unchanged:
-        _raise_if_unchanged(config, fingerprint["sha256"])
+        raise_if_unchanged(config, fingerprint["sha256"])
     model_dir = config.paths.models / config.tracking.model_name
     load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
     X, y = split_features_target(modelling_rows, data)
@@ -157,7 +161,7 @@ def _holdout_reports(
     config: Config, saved: Bundle, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame
 ) -> dict[str, Path]:
     if not config.monitoring.holdout_report:
-        return {}
+        return {}  # (forecasting runs have no evidently holdout report: their holdout is a plot in the bundle)
     from ml_project.monitoring import holdout_reports  # evidently: only when the reports are asked for
 
     return holdout_reports(saved, modelling_rows, holdout_rows, config.paths.reports)
@@ -175,7 +179,7 @@ def tracked(config: Config, saved: Bundle, decision: Decision, reports: dict[str
 SETTINGS_THAT_CHANGE_A_MODEL = ("data", "preprocessing", "validation", "modelling")
 
 
-def _raise_if_unchanged(config: Config, sha256: str) -> None:
+def raise_if_unchanged(config: Config, sha256: str) -> None:
     latest = config.paths.models / config.tracking.model_name / LATEST
     if not latest.exists():
         return
@@ -191,10 +195,12 @@ def _raise_if_unchanged(config: Config, sha256: str) -> None:
 def print_report(report: ModellingReport, config: Config) -> None:
     bundle, metric = report.bundle, config.modelling.metric
     assert bundle.leaderboard is not None
-    shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", "fit_time_s", "params"]
+    windows = [name for name in bundle.leaderboard.columns if name.startswith(f"{metric}_window_")]
+    shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", *windows, "fit_time_s", "params"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200, "display.precision", 4):
         top = min(10, len(bundle.leaderboard))
-        print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by CV {metric}):")
+        how = "backtest" if windows else "CV"
+        print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by {how} {metric}):")
         print(bundle.leaderboard[shown].head(10).to_string(index=False))
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))

@@ -44,7 +44,7 @@ class InputSchema(BaseModel):
 
     columns: list[ColumnSchema]
     target: str
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "forecasting"]
     classes: list[str] | None = None
     id_column: str | None = None
     missing_values: list[str] = Field(default_factory=lambda: list(rules.MISSING_VALUES))
