@@ -31,6 +31,7 @@ from deployment.prediction_api import PredictionService
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
 from ml_project.dashboard import BundleInfo, Sources
+from ml_project.errors import BundleError
 from ml_project.prediction_log import PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ def create_app(
     The dashboard reads the prediction log `log` writes to, the model registry folder `registry`
     (<paths.output>/models; None: only the served version is known) and the monitoring `reports` folder.
     """
+    if bundle.schema.task == "forecasting":
+        raise BundleError(
+            f"bundle error: {bundle.model_name} {bundle.version} is a forecasting model; the service serves "
+            "classification and regression bundles (forecast with ./executables/run.sh forecasting_historic_data_local)"
+        )
     app = FastAPI(
         title=f"{bundle.model_name} prediction service",
         version=bundle.version,

@@ -123,11 +123,22 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model(config: Config, given: Path | str | None) -> Bundle:
-    """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name."""
+def load_model(config: Config, given: Path | str | None, forecasting: bool = False) -> Bundle:
+    """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name.
+
+    A forecasting bundle is refused where a classification or regression one is expected, and the other way round.
+    """
     from ml_project.artifacts import load_bundle, locate_bundle  # pandas and pyyaml: only for a use case that predicts
 
-    return load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
+    bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
+    if (bundle.schema.task == "forecasting") != forecasting:
+        wanted = "a forecasting" if forecasting else "a classification or regression"
+        how = "" if forecasting else " (forecast with ./executables/run.sh forecasting_historic_data_local)"
+        raise BundleError(
+            f"bundle error: {bundle.model_name} {bundle.version} is a {bundle.schema.task} model; this command needs "
+            f"{wanted} bundle{how}"
+        )
+    return bundle
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser, concurrency: bool) -> None:

@@ -1,6 +1,7 @@
 """Forecasting as a task of the template: rolling-origin backtests, a leaderboard, a holdout, a bundle.
 
-The modelling run for `data.task: forecasting` (`train`, called by `training.train`):
+The modelling run for `data.task: forecasting` (`training.train` calls `prepared_run`, then `candidate`, then
+the champion gate):
 prepare (validate, resample, fill) → hold out each series' last `forecast.horizon` periods →
 backtest every candidate on `forecast.backtest_windows` rolling-origin windows of the history
 before the holdout (each window's model trained strictly before the window's first timestamp; the
@@ -17,21 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ml_project import promotion
-from ml_project.artifacts import Bundle, fingerprint_frame, package_versions, save_bundle
+from ml_project.artifacts import Bundle, fingerprint_frame, package_versions
 from ml_project.config import Config, ConfigError
 from ml_project.forecasters import FORECASTERS, OUTPUT, Forecaster, Setting, fit, ml_engine, series_scale, stats_engine
-from ml_project.promotion import Decision, load_champion
 from ml_project.series import ID, TIME, VALUE, Prepared, as_table, check_length, prepare, split_last
-from ml_project.training import ModellingReport, raise_if_unchanged, tracked
 from ml_project.validation import ColumnSchema, InputSchema
 
 logger = logging.getLogger(__name__)
@@ -207,38 +204,47 @@ def check_metric(prepared: Prepared, config: Config) -> None:
         )
 
 
-def train(
-    config: Config, progress: bool = True, force_promote: bool = False, skip_unchanged: bool = False
-) -> ModellingReport:
-    """The forecasting modelling run (see the module docstring); returns a training.ModellingReport."""
-    data, forecast = config.data, config.forecast
-    setting = Setting.of(forecast)
+@dataclass(frozen=True)
+class Run:
+    """A forecasting run's data: the grid, the prepared table, the history before the holdout and the holdout."""
+
+    setting: Setting
+    prepared: Prepared
+    history: pd.DataFrame
+    holdout: pd.DataFrame
+    fingerprint: dict[str, Any]
+
+
+def prepared_run(config: Config) -> Run:
+    """Validate and resample the table, check it holds the windows, and hold out each series' last horizon."""
+    setting = Setting.of(config.forecast)
     prepared = prepare(config)
-    check_length(prepared.frame, forecast, setting.kept)
+    check_length(prepared.frame, config.forecast, setting.kept)
     check_metric(prepared, config)
-    history, holdout = split_last(prepared.frame, forecast.horizon)
-    fingerprint = fingerprint_frame(history)
-    if skip_unchanged:
-        raise_if_unchanged(config, fingerprint["sha256"])
-    model_dir = config.paths.models / config.tracking.model_name
-    load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us first
-    result = search(history, config, setting, progress)
-    fitted = fit(result.algorithm, result.params, config.modelling.seed, setting, history)
-    widths = interval_widths(result.backtest, history, setting.season, forecast.horizon, forecast.interval)
-    fitted = Forecaster(**{**fitted.__dict__, "widths": widths})
-    scores = holdout_scores(fitted, history, holdout, forecast.horizon)
-    bundle = exported(config, result, fitted.with_history(prepared.frame), prepared, fingerprint, scores)
-    tables = {"reference.parquet": as_table(history, data), "training_quarantine.csv": prepared.raw.quarantine}
-    plots = {"leaderboard": _leaderboard_figure(result.leaderboard, config.modelling.metric)}
-    plots["holdout_forecast"] = holdout_figure(fitted.forecast(forecast.horizon), history, holdout)
-    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
-    publish = partial(_published, config)
-    gated = promotion.gate(config, save, as_table(holdout, data), force_promote, publish)
-    return ModellingReport(gated.bundle, prepared.raw.quarantined_rows, gated.published, gated.decision)
+    history, holdout = split_last(prepared.frame, config.forecast.horizon)
+    return Run(setting, prepared, history, holdout, fingerprint_frame(history))
 
 
-def _published(config: Config, saved: Bundle, decision: Decision) -> str | None:
-    return tracked(config, saved, decision, {})
+def candidate(config: Config, run: Run, progress: bool = True) -> tuple[Bundle, dict[str, pd.DataFrame], dict[str, Any]]:
+    """Search, refit the best on the history, score it once on the holdout: the bundle to gate, its tables and plots."""
+    forecast = config.forecast
+    result = search(run.history, config, run.setting, progress)
+    fitted = fit(result.algorithm, result.params, config.modelling.seed, run.setting, run.history)
+    widths = interval_widths(result.backtest, run.history, run.setting.season, forecast.horizon, forecast.interval)
+    fitted = replace(fitted, widths=widths)
+    scores = holdout_scores(fitted, run.history, run.holdout, forecast.horizon)
+    bundle = exported(config, result, fitted.with_history(run.prepared.frame), run.prepared, run.fingerprint, scores)
+    tables = {"reference.parquet": as_table(run.history, config.data), "training_quarantine.csv": run.prepared.raw.quarantine}
+    plots = {
+        "leaderboard": _leaderboard_figure(result.leaderboard, config.modelling.metric),
+        "holdout_forecast": holdout_figure(fitted.forecast(forecast.horizon), run.history, run.holdout),
+    }
+    return bundle, tables, plots
+
+
+def holdout_table(config: Config, run: Run) -> pd.DataFrame:
+    """The holdout rows under the config's column names, as the champion gate scores them."""
+    return as_table(run.holdout, config.data)
 
 
 def exported(

@@ -17,7 +17,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, cross_validate, train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig, greater_is_better
@@ -184,7 +184,11 @@ def build_pipeline(
     )
 
 
-def _folds(task: str, modelling: ModellingConfig) -> KFold | StratifiedKFold:
+def _folds(task: str, modelling: ModellingConfig) -> KFold | StratifiedKFold | TimeSeriesSplit:
+    """Shuffled (stratified) k-fold, or, with `holdout_split: latest`, folds in time order: each validation
+    fold lies after every row its model trained on (split_holdout returns the rows sorted by time)."""
+    if modelling.holdout_split == "latest":
+        return TimeSeriesSplit(n_splits=modelling.n_folds)
     if task == "classification":
         return StratifiedKFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)
     return KFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)

@@ -23,8 +23,11 @@ DAY = pd.Timedelta(days=1)
 
 def period_of(frequency: str) -> pd.Timedelta | None:
     """The fixed length of one period, or None for calendar frequencies (months, quarters, years)."""
+    offset = to_offset(frequency)
+    if isinstance(offset, pd.offsets.Week):  # anchored on a weekday, but always seven days long
+        return pd.Timedelta(days=7 * offset.n)
     try:
-        return pd.Timedelta(to_offset(frequency))
+        return pd.Timedelta(offset)
     except ValueError:
         return None
 
@@ -39,7 +42,7 @@ def season_length(frequency: str) -> int:
         return {DAY: 7, 7 * DAY: 52}.get(period, 1)  # a week of days, a year of weeks; else no season
     name = offset.name.split("-")[0]
     per_year = {"M": 12, "MS": 12, "ME": 12, "BM": 12, "BMS": 12, "BME": 12, "SM": 24, "SMS": 24, "SME": 24}
-    per_year |= {"Q": 4, "QS": 4, "QE": 4, "BQ": 4, "BQS": 4, "BQE": 4}
+    per_year |= {"Q": 4, "QS": 4, "QE": 4, "BQ": 4, "BQS": 4, "BQE": 4, "W": 52}
     return max(1, per_year.get(name, 1) // offset.n)
 
 

@@ -60,9 +60,7 @@ def train(
     a model of these very modelling rows and modelling/preprocessing/validation settings.
     """
     if config.data.task == "forecasting":
-        from ml_project import forecasting  # mlforecast and statsforecast: only for a forecasting run
-
-        return forecasting.train(config, progress, force_promote, skip_unchanged)
+        return _forecasting_run(config, progress, force_promote, skip_unchanged)
     data = config.data
     raw = validated(config)
     modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
@@ -89,6 +87,25 @@ def train(
     save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
     gated = promotion.gate(config, save, holdout_rows, force_promote, publish)
     return ModellingReport(gated.bundle, raw.quarantined_rows, gated.published, gated.decision, gated.comparison, reports)
+
+
+def _forecasting_run(config: Config, progress: bool, force_promote: bool, skip_unchanged: bool) -> ModellingReport:
+    """The same run for data.task = forecasting: prepare → hold out the last horizon → backtest → refit → gate."""
+    from ml_project import forecasting  # mlforecast and statsforecast: only for a forecasting run
+
+    run = forecasting.prepared_run(config)
+    if skip_unchanged:
+        raise_if_unchanged(config, run.fingerprint["sha256"])
+    model_dir = config.paths.models / config.tracking.model_name
+    load_champion(model_dir, config.data.features.all, config.data.task, force_promote)  # before any backtest
+    bundle, tables, plots = forecasting.candidate(config, run, progress)
+    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
+
+    def publish(saved: Bundle, decision: Decision) -> str | None:
+        return tracked(config, saved, decision, {})
+
+    gated = promotion.gate(config, save, forecasting.holdout_table(config, run), force_promote, publish)
+    return ModellingReport(gated.bundle, run.prepared.raw.quarantined_rows, gated.published, gated.decision)
 
 
 def validated(config: Config) -> ValidationResult:

@@ -92,7 +92,7 @@ def test_file_urls_are_files() -> None:
         (["modelling.n_trials=many"], "config error: modelling.n_trials = 'many': Input should be a valid integer, unable to parse string as an integer"),
         (["modelling.n_folds=1"], "config error: modelling.n_folds = 1: Input should be greater than or equal to 2"),
         (["modelling.algorithms=[baseline, ridge]"], "config error: modelling.algorithms: 'ridge' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression (classification)"),
-        (["data.task=clustering"], "config error: data.task = 'clustering': Input should be 'classification' or 'regression'"),
+        (["data.task=clustering"], "config error: data.task = 'clustering': Input should be 'classification', 'regression' or 'forecasting'"),
         (["data.target=island"], "config error: data.target = 'island' is also listed in data.features"),
         (["tracking.model_name=my model"], "config error: tracking.model_name = 'my model': String should match pattern '^[A-Za-z0-9_.-]+$'"),
         (["modelling"], "config error: --set 'modelling' is not of the form dotted.key=value"),
@@ -174,3 +174,46 @@ def test_missing_values_default_to_the_empty_cell_and_na_and_must_keep_the_empty
     assert str(refused.value) == (
         "config error: validation.missing_values = ['NA'] must include '' (an empty cell is always missing)"
     )
+
+
+FORECAST = CONFIGS / "seattle_temps_forecast.yaml"
+
+
+def test_the_forecasting_example_and_its_defaults() -> None:
+    config = load_config(FORECAST)
+    assert (config.data.task, config.data.time_column, config.data.series_column) == ("forecasting", "date", None)
+    assert (config.forecast.frequency, config.forecast.horizon, config.forecast.backtest_windows) == ("1h", 24, 7)
+    assert (config.forecast.aggregation, config.forecast.fill, config.forecast.lags) == ("mean", "interpolate", "auto")
+    assert (config.forecast.season_length, config.forecast.differences, config.forecast.interval) == (None, [1], 0.9)
+    bare = load_config(FORECAST, ["modelling={}"])
+    assert bare.modelling.metric == "mase"
+    assert bare.modelling.algorithms == ["seasonal_naive", "auto_ets", "ridge", "hist_gradient_boosting"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.time_column=null"], "config error: data.time_column is required for data.task = forecasting: name the timestamp column"),
+        (["forecast.frequency=null"], "config error: forecast.frequency is required for data.task = forecasting (a pandas offset alias: 1h, 1D, 1MS)"),
+        (["forecast.frequency=hourly"], "config error: forecast.frequency = 'hourly' is not a pandas offset alias (e.g. 15min, 1h, 1D, 1W, 1MS)"),
+        (["forecast.holidays=XX"], "config error: forecast.holidays = 'XX' is not a country code the holidays package knows (e.g. US, GB, DE)"),
+        (["forecast.aggregation=mode"], "config error: forecast.aggregation = 'mode': Input should be 'mean', 'median', 'min', 'max', 'sum' or 'last'"),
+        (["forecast.lags=[1, 0]"], "config error: forecast.lags = [1, 0] must be 'auto' or distinct integers >= 1"),
+        (["forecast.differences=[0]"], "config error: forecast.differences = [0] must be integers >= 1 (or [] for none)"),
+        (["forecast.horizon=0"], "config error: forecast.horizon = 0: Input should be greater than or equal to 1"),
+        (["data.features.datetime=[date2]"], "config error: data.features.datetime is not used for forecasting: calendar features come from data.time_column"),
+        (["data.series_column=temp"], "config error: data.target = 'temp' is also data.series_column"),
+        (["modelling.algorithms=[ridge, baseline]"], "config error: modelling.algorithms: 'baseline' is not one of: seasonal_naive, auto_ets, auto_arima, mstl, ridge, hist_gradient_boosting, random_forest (forecasting)"),
+        (["modelling.metric=r2"], "config error: modelling.metric = 'r2' is not one of: mape, mase, smape, rmse, mae (forecasting)"),
+    ],
+)
+def test_a_wrong_forecasting_config_is_one_line_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(FORECAST, overrides)
+    assert str(raised.value) == message
+
+
+def test_forecasting_keys_are_refused_for_other_tasks() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides=["data.time_column=year"])
+    assert str(raised.value) == "config error: data.time_column is for data.task = forecasting, not classification"
