@@ -372,7 +372,8 @@ class Config(StrictModel):
         task = data.get("task") if isinstance(data, dict) else None
         if task not in METRICS:
             return values
-        modelling = values.get("modelling", {})
+        modelling = values.get("modelling")
+        modelling = {} if modelling is None else modelling  # `modelling:` left empty in a YAML: every default
         if not isinstance(modelling, dict):
             return values  # pydantic names the key: "modelling = 5: Input should be a valid dictionary"
         modelling = dict(modelling)

@@ -74,6 +74,7 @@ class Pick:
     naive_mape: float
     best_statistical: str
     best_statistical_mape: float
+    statistical: dict[str, float]  # every statsforecast candidate's mean MAPE on the search's windows
     holdout_mape: float
     training_holdout_mape: float  # forecasting.holdout_scores (forecasts after the whole history, as `train` scores)
     leaderboard: pd.DataFrame
@@ -187,22 +188,41 @@ def holdout_mape(
     return stored, holdout_scores(fitted, history, holdout, horizon)["mape"]
 
 
-def part2(config: Config, setting: Setting, frame: pd.DataFrame) -> Pick:
+def statistical_mapes(
+    board: pd.DataFrame, config: Config, setting: Setting, history: pd.DataFrame, with_arima: bool
+) -> pd.Series:
+    """Mean backtest MAPE of every statsforecast candidate on the search's windows: from the leaderboard,
+    or (for those the config does not name) backtested here with the same windows and defaults."""
+    from threadpoolctl import threadpool_limits
+
+    mape = board.groupby("algorithm")["mean_mape"].min()
+    forecast = config.forecast
+    for name in candidates(with_arima):
+        if FORECASTERS[name].kind == "statistical" and name not in mape.index:
+            with threadpool_limits(limits=1):
+                args = (config.modelling.seed, setting, history, forecast.horizon, forecast.backtest_windows)
+                points = backtest(name, {}, *args)
+            mape[name] = float(np.mean([window["mape"] for window in per_window(points, history, setting.season)]))
+            print(f"  off the leaderboard, same windows: {name:<16} mape {mape[name]:.4f}", flush=True)
+    return mape[[FORECASTERS[name].kind == "statistical" for name in mape.index]]
+
+
+def part2(config: Config, setting: Setting, frame: pd.DataFrame, with_arima: bool) -> Pick:
     """`forecasting.search` on the history before the last horizon, timed as a whole; the pick's holdout."""
     history, _ = split_last(frame, config.forecast.horizon)
     result, search_s = timed(search, history, config, setting, False)
     board = result.leaderboard
-    mape = board.groupby("algorithm")["mean_mape"].min()
-    statistical = mape[[FORECASTERS[name].kind == "statistical" for name in mape.index]]
+    statistical = statistical_mapes(board, config, setting, history, with_arima)
     stored, training = holdout_mape(result.algorithm, result.params, config, setting, frame)
     return Pick(
         algorithm=result.algorithm,
         params=result.params,
         search_s=search_s,
         backtest_mape=result.cv_metrics["mape"],
-        naive_mape=float(mape[NO_SKILL]),
+        naive_mape=float(statistical[NO_SKILL]),
         best_statistical=str(statistical.idxmin()),
         best_statistical_mape=float(statistical.min()),
+        statistical={str(name): float(value) for name, value in statistical.sort_values().items()},
         holdout_mape=stored,
         training_holdout_mape=training,
         leaderboard=board,
@@ -259,6 +279,7 @@ def print_part2(pick: Pick) -> None:
     print(f"search wall time       {pick.search_s:.1f} s")
     print(f"chosen                 {pick.algorithm} {pick.params}")
     print(f"backtest MAPE          {pick.backtest_mape:.4f} ({pick.ratio:.2f} x seasonal_naive {pick.naive_mape:.4f})")
+    print("statsforecast, same windows " + ", ".join(f"{name} {value:.4f}" for name, value in pick.statistical.items()))
     print(
         f"best statsforecast     {pick.best_statistical} {pick.best_statistical_mape:.4f}: chosen no worse: "
         + ("yes" if pick.no_worse else "NO")
@@ -329,7 +350,7 @@ def run_config(
     print_part1(rows, name)
     modelling = config.modelling
     print(f"\n=== Part {parts[1]}: the leaderboard's pick ({modelling.algorithms}, n_trials {modelling.n_trials}) ===")
-    pick = part2(config, setting, frame)
+    pick = part2(config, setting, frame, args.with_arima)
     print_part2(pick)
     return name, rows, pick, config
 

@@ -185,7 +185,7 @@ def test_the_forecasting_example_and_its_defaults() -> None:
     assert (config.forecast.frequency, config.forecast.horizon, config.forecast.backtest_windows) == ("1h", 24, 7)
     assert (config.forecast.aggregation, config.forecast.fill, config.forecast.lags) == ("mean", "interpolate", "auto")
     assert (config.forecast.season_length, config.forecast.differences, config.forecast.interval) == (None, [1], 0.9)
-    bare = load_config(FORECAST, ["modelling={}"])
+    bare = load_config(FORECAST, ["modelling=null"])  # the key left out: the task's defaults
     assert bare.modelling.metric == "mase"
     assert bare.modelling.algorithms == ["seasonal_naive", "auto_ets", "ridge", "hist_gradient_boosting"]
 
