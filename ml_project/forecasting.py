@@ -274,6 +274,8 @@ def exported(
         },
         "forecast": {
             "frequency": forecast.frequency,
+            "aggregation": forecast.aggregation,
+            "fill": forecast.fill,
             "horizon": forecast.horizon,
             "season_length": forecaster.setting.season,
             "lags": list(forecaster.setting.plan.lags),
