@@ -408,3 +408,76 @@ def _future(config: Config, path: str) -> pd.DataFrame:
     require_columns(table.columns, columns, path)
     table = table.assign(**{data.target: 0.0, data.time_column: coerce_datetime(table[data.time_column])})
     return to_long(table, data).drop(columns=VALUE)
+
+
+def logged_forecasts(logged: pd.DataFrame) -> pd.DataFrame:
+    """The prediction log's forecast rows (`read_predictions` output) as ID, TIME (the time each is for), forecast.
+
+    A served forecast is logged one row per period: features {series, timestamp, step, forecast_lower,
+    forecast_upper}, prediction the forecast (documentation/serving.md).
+    """
+    features = pd.DataFrame(list(logged["features"]), index=logged.index)
+    missing = [key for key in ("series", "timestamp") if key not in features]
+    if missing:
+        raise ConfigError(f"config error: the logged rows of this model hold no '{missing[0]}': they are not forecasts")
+    return pd.DataFrame(
+        {
+            ID: features["series"].astype(str),
+            TIME: pd.to_datetime(features["timestamp"], format="ISO8601", utc=True).dt.tz_localize(None),
+            "step": features.get("step", pd.Series(np.nan, index=logged.index)),
+            OUTPUT: pd.to_numeric(logged["prediction"], errors="coerce"),
+            f"{OUTPUT}_lower": pd.to_numeric(features.get(f"{OUTPUT}_lower"), errors="coerce"),
+            f"{OUTPUT}_upper": pd.to_numeric(features.get(f"{OUTPUT}_upper"), errors="coerce"),
+            "model_version": logged["model_version"].to_numpy(),
+            "logged_at": logged["logged_at"].to_numpy(),
+        }
+    )
+
+
+def live_scores(points: pd.DataFrame, actual: pd.DataFrame, season: int) -> dict[str, Any]:
+    """Scores of the logged forecasts whose actuals have arrived (matched on series and the time they are for).
+
+    `actual` is the data file as prepared for training (its newest observations included). A forecast for
+    a period after its series' last observation is waiting for its actual; one for a series the file
+    does not hold is counted apart.
+    """
+    ends = actual.groupby(ID)[TIME].max()
+    joined = points.merge(actual[[ID, TIME, VALUE]], on=[ID, TIME], how="left")
+    known = joined[ID].isin(ends.index)
+    waiting = known & (joined[TIME] > joined[ID].map(ends))
+    matched = joined[joined[VALUE].notna()]
+    scale = series_scale(actual, season)
+    result: dict[str, Any] = {
+        "forecasts": int(len(points)),
+        "with_actuals": int(len(matched)),
+        "waiting": int(waiting.sum()),
+        "unknown_series": int((~known).sum()),
+        "metrics": window_scores(matched, scale) if len(matched) else None,
+        "per_series": {
+            str(name): window_scores(rows, scale) for name, rows in matched.groupby(ID, sort=True)
+        },
+    }
+    inside = (matched[VALUE] >= matched[f"{OUTPUT}_lower"]) & (matched[VALUE] <= matched[f"{OUTPUT}_upper"])
+    result["interval_coverage"] = float(inside.mean()) if len(matched) else None
+    return result
+
+
+def actual_vs_forecast_figure(points: pd.DataFrame, actual: pd.DataFrame, shown: int = 6) -> Any:
+    """Actual against logged forecast by the time each forecast is for, per series, with the interval band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(points[ID].unique())[:shown]
+    figure, axes = plt.subplots(len(names), 1, figsize=(9, 2.6 * len(names)), squeeze=False)
+    for axis, name in zip(axes[:, 0], names):
+        mine = points[points[ID] == name].sort_values(TIME)
+        span = actual[(actual[ID] == name) & (actual[TIME] >= mine[TIME].min()) & (actual[TIME] <= mine[TIME].max())]
+        axis.plot(span[TIME], span[VALUE], color="black", label="actual")
+        axis.plot(mine[TIME], mine[OUTPUT], ".", color="tab:blue", label="forecast (by the time it is for)")
+        axis.fill_between(mine[TIME], mine[f"{OUTPUT}_lower"], mine[f"{OUTPUT}_upper"], color="tab:blue", alpha=0.15)
+        axis.set_title(str(name), fontsize=9)
+        axis.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    return figure

@@ -377,6 +377,8 @@ def monitor(config: Config, bundle: Bundle, window: Window, labels: Path | None 
         raise ConfigError("config error: prediction_log.enabled = false: there is no prediction log to monitor")
     if window.since and window.until and window.since >= window.until:
         raise DataError(f"data error: --since {_when(window.since)} is not before --until {_when(window.until)}")
+    if bundle.schema.task == "forecasting":
+        return monitor_forecasts(config, bundle, window, url)
     reference_file = _reference_file(bundle)
     frame = _logged_window(config, bundle, window, url)
     reference = pd.read_parquet(reference_file)
@@ -405,9 +407,67 @@ def monitor(config: Config, bundle: Bundle, window: Window, labels: Path | None 
     return MonitoringReport(summary, paths, exit_code)
 
 
+def monitor_forecasts(config: Config, bundle: Bundle, window: Window, url: str) -> MonitoringReport:
+    """Live scores of the window's logged forecasts whose actuals arrived in data.path, and their plot."""
+    from ml_project import forecasting
+    from ml_project.series import prepare
+
+    logged = read_predictions(url, window.since, window.until, bundle.model_name)
+    if window.model_version:
+        logged = logged[logged["model_version"] == window.model_version].reset_index(drop=True)
+    if len(logged) < config.monitoring.min_rows:
+        raise DataError(
+            f"data error: prediction log {shown_url(url)} holds {len(logged)} forecasts of model {bundle.model_name} "
+            f"{window.text()}; monitoring.min_rows = {config.monitoring.min_rows}"
+        )
+    points = forecasting.logged_forecasts(logged)
+    actual = prepare(config).frame
+    live = forecasting.live_scores(points, actual, int(bundle.card["forecast"]["season_length"]))
+    summary = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "model_name": bundle.model_name,
+        "task": "forecasting",
+        "prediction_log": shown_url(url),
+        "actuals": config.data.path,
+        "window": {"since": window.since.isoformat() if window.since else None, "until": window.until.isoformat() if window.until else None},
+        "rows": len(logged),
+        "model_versions": dict(sorted(Counter(logged["model_version"]).items())),
+        "forecast_quality": {**live, "holdout_metrics": bundle.metrics.get("holdout")},
+        "exit_code": 0,
+    }
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    paths = write_reports(config.paths.reports, stamp, summary, None)
+    if live["with_actuals"]:
+        paths["forecast_png"] = paths["summary_json"].with_name(paths["summary_json"].stem.replace("monitoring", "forecast") + ".png")
+        forecasting.actual_vs_forecast_figure(points, actual).savefig(paths["forecast_png"], dpi=110)
+    return MonitoringReport(summary, paths, 0)
+
+
+def _forecast_lines(summary: dict[str, Any]) -> list[str]:
+    live = summary["forecast_quality"]
+    lines = [
+        f"forecasts: {live['forecasts']} logged, {live['with_actuals']} with actuals in {summary['actuals']}, "
+        f"{live['waiting']} waiting for theirs, {live['unknown_series']} of a series the file does not hold"
+    ]
+    if live["metrics"] is None:
+        return [*lines, "forecast quality: no actual has arrived yet for a logged forecast"]
+    holdout = live["holdout_metrics"] or {}
+    shown = [f"{name} {value:.4f}" + (f" (holdout {holdout[name]:.4f})" if name in holdout else "") for name, value in live["metrics"].items()]
+    coverage = f"; interval coverage {live['interval_coverage']:.2f}" if live["interval_coverage"] is not None else ""
+    return [*lines, "live forecast quality: " + ", ".join(shown) + coverage]
+
+
 def report_lines(report: MonitoringReport, window: Window) -> list[str]:
     """What the monitoring command prints: the reference, the window, versions, drift, quality and the files."""
     summary = report.summary
+    if summary.get("task") == "forecasting":
+        versions = summary["model_versions"].items()
+        return [
+            f"model {summary['model_name']}: prediction log {summary['prediction_log']}: {summary['rows']} forecasts {window.text()}",
+            "model versions: " + ", ".join(f"{version} ({count})" for version, count in versions),
+            *_forecast_lines(summary),
+            *(f"{name}: {path}" for name, path in report.paths.items()),
+        ]
     reference = summary["reference"]
     versions = summary["model_versions"].items()
     return [

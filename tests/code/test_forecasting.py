@@ -11,7 +11,7 @@ import pytest
 from ml_project.artifacts import load_bundle
 from ml_project.config import Config, build_config
 from ml_project.forecasters import OUTPUT, Setting
-from ml_project.forecasting import forecast_history, forecast_table, interval_widths, search, window_scores
+from ml_project.forecasting import forecast_history, forecast_table, interval_widths, live_scores, search, window_scores
 from ml_project.series import ID, TIME, VALUE, prepare, split_last
 from ml_project.training import train
 
@@ -95,3 +95,25 @@ def test_the_run_trains_gates_and_forecasts_every_series(tmp_path: Path) -> None
     assert again.decision.champion_version == bundle.version
     assert again.decision.gate_rows == 10 and again.decision.champion_score == pytest.approx(again.decision.candidate_score)
     assert not again.decision.promoted
+
+
+def test_live_scores_match_logged_forecasts_to_the_actuals_of_the_time_they_are_for() -> None:
+    actual = pd.DataFrame(
+        {ID: ["A"] * 4 + ["B"] * 2, TIME: list(pd.date_range("2026-01-01", periods=4, freq="D")) * 1 + list(pd.date_range("2026-01-01", periods=2, freq="D")), VALUE: [10.0, 12.0, 10.0, 12.0, 5.0, 5.0]}
+    )
+    points = pd.DataFrame(
+        {
+            ID: ["A", "A", "B", "B", "C"],
+            TIME: pd.to_datetime(["2026-01-03", "2026-01-09", "2026-01-02", "2026-01-02", "2026-01-02"]),
+            OUTPUT: [11.0, 99.0, 4.0, 6.0, 1.0],
+            "forecast_lower": [10.5, 0.0, 4.5, 5.5, 0.0],
+            "forecast_upper": [11.5, 200.0, 5.5, 6.5, 2.0],
+        }
+    )
+    live = live_scores(points, actual, season=2)
+    assert {key: live[key] for key in ("forecasts", "with_actuals", "waiting", "unknown_series")} == {
+        "forecasts": 5, "with_actuals": 3, "waiting": 1, "unknown_series": 1
+    }
+    assert live["metrics"]["mae"] == pytest.approx(1.0)  # |11-10|, |4-5|, |6-5|
+    assert live["per_series"]["B"]["mape"] == pytest.approx(0.2)
+    assert live["interval_coverage"] == pytest.approx(1 / 3)  # only B's 4.5..5.5 holds its actual (5)

@@ -257,3 +257,41 @@ def test_write_reports_never_overwrites_and_writes_strict_json(
     assert written["quality"] == {"r2": None}
     assert written["drift"] == json.loads(json.dumps(drift))
     assert written["reports"] == {name: str(path) for name, path in first.items()}
+
+
+def test_forecasts_are_scored_live_against_the_actuals_that_arrived_for_their_time(tmp_path: Path) -> None:
+    from ml_project.forecasting import forecast_table
+    from ml_project.monitoring import Window, monitor, report_lines
+    from ml_project.training import train
+
+    from .test_forecasting import queues, seasonal_config
+
+    history = queues(days=100)
+    config = seasonal_config(tmp_path, history.iloc[list(range(0, 90)) + list(range(100, 190))])  # 90 days per queue
+    bundle = train(config, progress=False).bundle
+    table = forecast_table(bundle, 16)  # the 16 days after day 90; the file will grow by 10 of them
+    url = config.prediction_log_url
+    assert url is not None
+    log = PredictionLog(url)
+    log.write(
+        [
+            LoggedPrediction(
+                request_id="r1", model_name=bundle.model_name, model_version=bundle.version, prediction=float(row.forecast),
+                features={"series": row.series, "timestamp": row.timestamp.isoformat(), "step": step % 16 + 1,
+                          "forecast_lower": float(row.forecast_lower), "forecast_upper": float(row.forecast_upper)},
+            )
+            for step, row in enumerate(table.itertuples())
+        ]
+    )
+    log.close()
+    seasonal_config(tmp_path, history)  # the actuals arrive: the data file now holds 100 days per queue
+    report = monitor(config, bundle, Window(None, None, None))
+    live = report.summary["forecast_quality"]
+    assert (live["forecasts"], live["with_actuals"], live["waiting"], live["unknown_series"]) == (32, 20, 12, 0)
+    arrived = history.rename(columns={"unique_id": "series", "ds": "timestamp", "y": "actual"})
+    joined = table.merge(arrived, on=["series", "timestamp"])
+    assert live["metrics"]["mae"] == pytest.approx(float((joined["forecast"] - joined["actual"]).abs().mean()))
+    assert report.exit_code == 0 and report.paths["forecast_png"].is_file()
+    lines = report_lines(report, Window(None, None, None))
+    assert lines[2] == f"forecasts: 32 logged, 20 with actuals in {config.data.path}, 12 waiting for theirs, 0 of a series the file does not hold"
+    assert lines[3].startswith("live forecast quality: mape ") and "(holdout " in lines[3]
