@@ -274,8 +274,9 @@ def print_part1(rows: list[CandidateRow], name: str) -> None:
 
 def print_part2(pick: Pick) -> None:
     columns = ["rank", "trial", "algorithm", "mean_mape", "std_mape", "mean_mase", "fit_time_s", "params"]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.float_format", "{:.4f}".format):
-        print(pick.leaderboard[columns].to_string(index=False))
+    shown = pick.leaderboard[columns].assign(params=pick.leaderboard["params"].str.slice(0, 60))
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+        print(shown.to_string(index=False))
     print(f"search wall time       {pick.search_s:.1f} s")
     print(f"chosen                 {pick.algorithm} {pick.params}")
     print(f"backtest MAPE          {pick.backtest_mape:.4f} ({pick.ratio:.2f} x seasonal_naive {pick.naive_mape:.4f})")
