@@ -335,9 +335,14 @@ def points(service: ForecastService, horizon: int, history: pd.DataFrame | None,
     found = found[found[ID].isin(names)]
     order = {name: position for position, name in enumerate(names)}
     found = found.sort_values([ID, TIME], key=lambda column: column.map(order) if column.name == ID else column, kind="stable")
-    values = found[["forecast", "forecast_lower", "forecast_upper"]].to_numpy(dtype="float64")
-    if not pd.notna(values).all() or not (abs(values) < float("inf")).all():
-        raise rejected("history", "the forecast is not a finite number: are the history values within range?")
+    finite = found[["forecast", "forecast_lower", "forecast_upper"]].apply(lambda column: column.abs() < float("inf"))
+    if not finite.all(axis=None):
+        name = found.loc[~finite.all(axis=1), ID].iloc[0]
+        raise rejected(
+            "history",
+            f"the forecast of series {name} is not a finite number: is its history shorter than the model's season "
+            f"({forecaster.setting.season} periods), or are its values out of range?",
+        )
     return found.reset_index(drop=True)
 
 

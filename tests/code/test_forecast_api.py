@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from deployment.app import create_app
 from ml_project.artifacts import Bundle, load_bundle
 from ml_project.config import ServiceConfig, build_config
+from ml_project.forecasters import fit
 from ml_project.forecasting import forecast_table
 from ml_project.prediction_log import PredictionLog, read_predictions
 from ml_project.series import ID, TIME, VALUE
@@ -192,6 +193,21 @@ def test_a_model_with_exogenous_columns_says_which_it_needs(client: TestClient, 
         response = served.post("/forecast", json={})
     assert response.status_code == 422
     assert response.json()["detail"].startswith("this model uses exogenous columns (price, promo), which POST /forecast does not take")
+
+
+def test_a_statistical_model_refuses_a_history_shorter_than_its_season(bundle: Bundle) -> None:
+    """SeasonalNaive forecasts NaN from fewer than a season of observations: a 422, not a 500 on the JSON."""
+    forecaster = bundle.pipeline
+    naive = fit("seasonal_naive", {}, 0, forecaster.setting, forecaster.history[[ID, TIME, VALUE]])
+    with TestClient(create_app(replace(bundle, pipeline=naive), ServiceConfig())) as served:
+        short = served.post("/forecast", json={"history": observations("DEFAULT", "2026-04-01", [1.0, 2.0, 3.0])})
+        week = served.post("/forecast", json={"horizon": 2, "history": observations("DEFAULT", "2026-04-01", [1.0] * 7)})
+    assert short.status_code == 422
+    assert short.json()["detail"] == (
+        "history: the forecast of series DEFAULT is not a finite number: is its history shorter than the model's "
+        "season (7 periods), or are its values out of range?"
+    )
+    assert [row["forecast"] for row in week.json()["forecasts"][:2]] == [1.0, 1.0]
 
 
 def test_a_single_series_model_names_its_series_after_the_target(tmp_path: Path) -> None:
