@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from ml_project.series import ID, TIME, VALUE, regular
 
 logger = logging.getLogger(__name__)
 
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 ISO_EXAMPLE = "2026-01-01T00:00:00"
 HORIZON_FACTOR, HORIZON_FLOOR = 10, 1000  # the most periods one request may ask: max(10 x card horizon, 1000)
 
@@ -388,10 +390,9 @@ def logged(service: ForecastService, rows: list[dict[str, Any]], request_id: str
 
 
 def request_id_of(request: Request) -> str:
-    import re
-
+    """The client's X-Request-ID when it is a valid one (as /predict takes it), else a new one."""
     given = request.headers.get("x-request-id")
-    return given if given and re.fullmatch(REQUEST_ID_PATTERN, given) else new_request_id()
+    return given if given and _REQUEST_ID.match(given) else new_request_id()
 
 
 def refusal(refused: Refused, request_id: str) -> Response:
