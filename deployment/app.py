@@ -7,10 +7,12 @@ a named function:
 
 - deployment/prediction_api.py: GET /health, GET /model, POST /predict (one record or a list);
 - deployment/sagemaker_api.py: GET /ping, POST /invocations (with `sagemaker=True`);
-- deployment/dashboard_api.py: GET /dashboard and the JSON of its panels under /dashboard/api.
+- deployment/dashboard_api.py: GET /dashboard and the JSON of its panels under /dashboard/api;
+- deployment/forecast_api.py: POST /forecast, which a forecasting bundle serves with GET /health and
+  GET /model in place of every route above.
 
-They read what this factory puts in `app.state`: `prediction` (a `prediction_api.PredictionService`)
-and `dashboard` (a `dashboard_api.DashboardState`). Importing this module imports no mlflow, optuna,
+They read what this factory puts in `app.state`: `prediction` (a `prediction_api.PredictionService`,
+or for a forecasting bundle a `forecast_api.ForecastService`) and `dashboard` (a `dashboard_api.DashboardState`). Importing this module imports no mlflow, optuna,
 evidently or pandera.
 """
 
@@ -26,12 +28,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from deployment import dashboard_api, prediction_api, sagemaker_api
+from deployment import dashboard_api, forecast_api, prediction_api, sagemaker_api
+from deployment.forecast_api import ForecastService
 from deployment.prediction_api import PredictionService
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
 from ml_project.dashboard import BundleInfo, Sources
-from ml_project.errors import BundleError
 from ml_project.prediction_log import PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -40,10 +42,12 @@ logger = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the micro-batcher (not serverless) before the first request; at shutdown answer what is
-    queued, then flush and close the prediction log."""
-    service: PredictionService = app.state.prediction
+    queued, then flush and close the prediction log. A forecasting service has no micro-batcher."""
+    service: PredictionService | ForecastService = app.state.prediction
+    batcher = service.batcher if isinstance(service, PredictionService) else None
     if not service.serverless:
-        await service.batcher.start()
+        if batcher is not None:
+            await batcher.start()
         # The model and the imports are long-lived: moved out of the collector's sight, a full
         # collection no longer walks ~200k objects (pauses of up to ~130 ms under load otherwise).
         gc.collect()
@@ -52,7 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await service.batcher.stop()  # uvicorn has drained the connections: answer what is queued
+        if batcher is not None:
+            await batcher.stop()  # uvicorn has drained the connections: answer what is queued
         if service.log is not None:
             service.log.close()
             logger.info("prediction log flushed: %d rows written", service.log.written)
@@ -78,6 +83,47 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     return document
 
 
+def forecast_openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus POST /forecast's request body with this model's horizon bounds."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    service: ForecastService = app.state.prediction
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema, definitions = forecast_api.request_schema(service.max_horizon)
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update({**definitions, "ForecastRequest": schema})
+    document["paths"]["/forecast"]["post"]["requestBody"] = {
+        "required": False,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ForecastRequest"}}},
+    }
+    app.openapi_schema = document
+    return document
+
+
+def forecasting_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None, served_as: str, serverless: bool) -> FastAPI:
+    """A forecasting bundle's service: GET /health, GET /model and POST /forecast.
+
+    Not /predict, nor SageMaker's routes (they take records to predict), nor the dashboard (its panels
+    read tabular predictions).
+    """
+    service = ForecastService(bundle, settings, log, served_as, serverless)
+    app = FastAPI(
+        title=f"{bundle.model_name} forecast service",
+        version=bundle.version,
+        description=(
+            f"Forecasts `{bundle.schema.target}` at {service.card['frequency']} with model {bundle.model_name} "
+            f"version {bundle.version}: POST /forecast, up to {service.max_horizon} periods ahead "
+            f"(default {service.card['horizon']}) of its series, optionally after a newer history."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.prediction = service
+    app.include_router(prediction_api.model_router)
+    app.include_router(forecast_api.router)
+    app.openapi = lambda: forecast_openapi_document(app)  # type: ignore[method-assign]
+    return app
+
+
 def create_app(
     bundle: Bundle,
     settings: ServiceConfig,
@@ -100,10 +146,9 @@ def create_app(
     (<paths.output>/models; None: only the served version is known) and the monitoring `reports` folder.
     """
     if bundle.schema.task == "forecasting":
-        raise BundleError(
-            f"bundle error: {bundle.model_name} {bundle.version} is a forecasting model; the service serves "
-            "classification and regression bundles (forecast with ./executables/run.sh forecasting_historic_data_local)"
-        )
+        if sagemaker or settings.dashboard:
+            logger.info("a forecasting model serves POST /forecast: no SageMaker routes, no dashboard")
+        return forecasting_app(bundle, settings, log, served_as, serverless)
     app = FastAPI(
         title=f"{bundle.model_name} prediction service",
         version=bundle.version,
@@ -114,6 +159,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.prediction = PredictionService(bundle, settings, log, served_as, serverless)
+    app.include_router(prediction_api.model_router)
     app.include_router(prediction_api.router)
     app.router.routes.insert(0, prediction_api.fast_predict_route())
     if sagemaker:

@@ -52,6 +52,7 @@ RUNTIME_MODULES = (
     "__init__.py",
     "app.py",
     "prediction_api.py",
+    "forecast_api.py",
     "sagemaker_api.py",
     "dashboard_api.py",
     "dashboard_figures.py",

@@ -1,8 +1,10 @@
 """The prediction API's routes: GET /health, GET /model and POST /predict, one named function each.
 
-Every handler reads the one `PredictionService` the app factory (deployment/app.py) built and put in
+Every handler reads the one service the app factory (deployment/app.py) built and put in
 `app.state.prediction`: through `Depends(prediction_service)`, or from `request.app.state` for /predict,
-which is also served as a plain Starlette route (see `fast_predict_route`). Bad input is a 4xx whose
+which is also served as a plain Starlette route (see `fast_predict_route`). GET /health and GET /model
+(`model_router`) only need a `ServedModel`, so they answer for a forecasting bundle's
+`forecast_api.ForecastService` too; POST /predict (`router`) is served for classification and regression. Bad input is a 4xx whose
 `detail` names the field; within a list, valid records are predicted and invalid ones carry their errors.
 `answer` is the one request -> predictions -> response path; SageMaker's /invocations (sagemaker_api.py)
 calls it too. Importing this module imports no mlflow, optuna, evidently or pandera.
@@ -16,7 +18,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -78,6 +80,14 @@ class Health(BaseModel):
     model_version: str
 
 
+class ServedModel(Protocol):
+    """What GET /health and GET /model read: the served bundle and the body of GET /model."""
+
+    bundle: Bundle
+
+    def model_info(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class PredictionService:
     """What the prediction routes share: the loaded bundle, its scorer and micro-batcher, the settings and log.
@@ -128,6 +138,12 @@ class PredictionService:
 async def prediction_service(request: Request) -> PredictionService:
     """The dependency every prediction route takes: the service the app factory built."""
     service: PredictionService = request.app.state.prediction
+    return service
+
+
+async def served_model(request: Request) -> ServedModel:
+    """The dependency of GET /health and GET /model: whichever service the app factory built."""
+    service: ServedModel = request.app.state.prediction
     return service
 
 
@@ -278,18 +294,19 @@ def json_decoder(service: PredictionService) -> Decoder:
     return lambda body, content_type: json_records(body, service.settings.max_batch_records)
 
 
+model_router = APIRouter()
 router = APIRouter()
 
 
-@router.get("/health", response_model=Health)
-async def health(service: PredictionService = Depends(prediction_service)) -> Response:
+@model_router.get("/health", response_model=Health)
+async def health(service: ServedModel = Depends(served_model)) -> Response:
     """200 when the model is loaded and the service takes requests."""
     body = {"status": "ok", "model_name": service.bundle.model_name, "model_version": service.bundle.version}
     return json_response(200, body)
 
 
-@router.get("/model")
-async def model(service: PredictionService = Depends(prediction_service)) -> Response:
+@model_router.get("/model")
+async def model(service: ServedModel = Depends(served_model)) -> Response:
     """Name, version, training time, holdout metrics and the feature schema of the served model."""
     return json_response(200, service.model_info())
 

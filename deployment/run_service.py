@@ -1,7 +1,7 @@
 """Run the prediction service in the foreground: ./executables/run.sh serve [--config FILE] [--set k=v ...]
 
-Loads and verifies the bundle (the latest of tracking.model_name under paths.output, or --model)
-and opens the prediction log before the port opens; serves on service.host:service.port with
+Loads and verifies the bundle (the latest of tracking.model_name under paths.output, or --model;
+a forecasting bundle serves POST /forecast, any other POST /predict) and opens the prediction log before the port opens; serves on service.host:service.port with
 service.workers processes (deployment/workers.py). SIGTERM or Ctrl-C stops taking connections, answers the requests in
 flight, flushes the prediction log, then exits 0.
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from deployment.process import port_problem
 from deployment.workers import WorkerSettings, run_server
-from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
+from ml_project.artifacts import Bundle
+from ml_project.cli import add_model_argument, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.prediction_log import PredictionLog
 
@@ -29,17 +31,27 @@ def check_port_free(host: str, port: int) -> None:
         raise ConfigError(f"config error: service.host:service.port = {host}:{port} cannot be used: {problem}")
 
 
+def served_bundle(config: Config, given: Path | str | None) -> Bundle:
+    """The verified bundle --model names, of any task (`cli.load_model` takes one task or the other)."""
+    from ml_project.artifacts import load_bundle, locate_bundle
+
+    return load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
+
+
 def main(config: Config, args: argparse.Namespace) -> int:
     settings = config.service
     check_port_free(settings.host, settings.port)
-    bundle = load_model(config, args.model)
+    bundle = served_bundle(config, args.model)
     log_url = config.prediction_log_url
     # Opened before the port: a bad URL is one line and exit 2, not a server that cannot log.
     log = PredictionLog(log_url) if log_url else None
     served_as = str(args.model) if str(args.model) in ("champion", "latest") else "path" if args.model else "latest"
     print(f"serving model {bundle.model_name} version {bundle.version} ({served_as}) from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
-    print(f"dashboard: http://{settings.host}:{settings.port}/dashboard", flush=True)
+    if bundle.schema.task == "forecasting":
+        print(f"forecasts: POST http://{settings.host}:{settings.port}/forecast", flush=True)
+    else:
+        print(f"dashboard: http://{settings.host}:{settings.port}/dashboard", flush=True)
     assert bundle.path is not None  # a loaded bundle knows its folder
     worker = WorkerSettings(
         bundle=bundle.path,

@@ -44,6 +44,7 @@ def _import_in_fresh_process(module: str, cwd: Path) -> dict[str, object]:
         "use_cases.predicting_production_data_local_fastapi",
         "deployment.run_deployed",
         "deployment.workers",
+        "deployment.forecast_api",
         "ml_project.monitoring",  # evidently only inside the functions that build reports
         "use_cases.monitoring_production_data_local",
     ],
