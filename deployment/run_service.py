@@ -15,7 +15,7 @@ from pathlib import Path
 from deployment.process import port_problem
 from deployment.workers import WorkerSettings, run_server
 from ml_project.artifacts import Bundle
-from ml_project.cli import add_model_argument, main_entry, make_parser
+from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.prediction_log import PredictionLog
 
@@ -32,10 +32,8 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def served_bundle(config: Config, given: Path | str | None) -> Bundle:
-    """The verified bundle --model names, of any task (`cli.load_model` takes one task or the other)."""
-    from ml_project.artifacts import load_bundle, locate_bundle
-
-    return load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
+    """The verified bundle --model names, of any task: /predict for a table's model, /forecast for a forecaster."""
+    return load_model(config, given, forecasting=None)
 
 
 def main(config: Config, args: argparse.Namespace) -> int:

@@ -123,15 +123,16 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_model(config: Config, given: Path | str | None, forecasting: bool = False) -> Bundle:
+def load_model(config: Config, given: Path | str | None, forecasting: bool | None = False) -> Bundle:
     """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name.
 
-    A forecasting bundle is refused where a classification or regression one is expected, and the other way round.
+    A forecasting bundle is refused where a classification or regression one is expected (`forecasting=False`),
+    and the other way round (`True`); `None` takes a bundle of any task (the service serves both).
     """
     from ml_project.artifacts import load_bundle, locate_bundle  # pandas and pyyaml: only for a use case that predicts
 
     bundle = load_bundle(locate_bundle(config.paths.models, config.tracking.model_name, given))
-    if (bundle.schema.task == "forecasting") != forecasting:
+    if forecasting is not None and (bundle.schema.task == "forecasting") != forecasting:
         wanted = "a forecasting" if forecasting else "a classification or regression"
         how = "" if forecasting else " (forecast with ./executables/run.sh forecasting_historic_data_local)"
         raise BundleError(

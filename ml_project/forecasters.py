@@ -186,9 +186,16 @@ class Forecaster:
         return self.history.groupby(ID, sort=True)[TIME].max()
 
     def with_history(self, frame: pd.DataFrame) -> Forecaster:
-        """The same fitted model, forecasting after `frame` (kept to the periods the lags need)."""
-        tail = frame.sort_values([ID, TIME], kind="stable").groupby(ID, sort=False).tail(self.setting.kept).reset_index(drop=True)
-        return replace(self, history=tail, scale={**self.scale, **series_scale(frame, self.setting.season).to_dict()})
+        """The same fitted model, forecasting after `frame`.
+
+        An ML model keeps the periods its lags need; a statistical one keeps every period, because its
+        `forward` runs its fitted parameters over the whole series (its states start at the first period).
+        """
+        ordered = frame.sort_values([ID, TIME], kind="stable")
+        if self.kind == "ml":
+            ordered = ordered.groupby(ID, sort=False).tail(self.setting.kept)
+        scale = {**self.scale, **series_scale(frame, self.setting.season).to_dict()}
+        return replace(self, history=ordered.reset_index(drop=True), scale=scale)
 
     def forecast(self, horizon: int, history: pd.DataFrame | None = None, future: pd.DataFrame | None = None) -> pd.DataFrame:
         """The next `horizon` periods per series: ID, TIME, forecast, forecast_lower, forecast_upper.
@@ -197,6 +204,10 @@ class Forecaster:
         holds; `future` gives the exogenous columns for every forecast period.
         """
         newest = self.history if history is None else _merged(self.history, history)
+        forecaster = self
+        if history is not None:  # the interval of a sent series is in units of its own (newest) scale
+            sent = newest[newest[ID].isin(history[ID].unique())]
+            forecaster = replace(self, scale={**self.scale, **series_scale(sent, self.setting.season).to_dict()})
         if self.exogenous and future is None:
             raise DataError(
                 "data error: the model uses exogenous columns (" + ", ".join(self.exogenous) + "): "
@@ -206,21 +217,16 @@ class Forecaster:
             points = self._ml_points(newest, horizon, future)
         else:
             points = self._stats_points(newest, horizon)
-        return self._with_interval(points)
+        return forecaster._with_interval(points)
 
     def _ml_points(self, newest: pd.DataFrame, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
-        short = newest.groupby(ID).size()
-        short = short[short <= self.setting.needed]
-        if len(short):
-            raise DataError(
-                f"data error: series {short.index[0]} has {int(short.iloc[0])} observations; the model's lags need "
-                f"more than {self.setting.needed}"
-            )
+        _refuse_short(newest, self.setting.needed + 1, "the model's lags need")
         X_df = None if future is None else future[[ID, TIME, *self.exogenous]]
         points = self.engine.predict(horizon, new_df=newest, X_df=X_df)
         return points[[ID, TIME, OUTPUT]]
 
     def _stats_points(self, newest: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        _refuse_short(newest, self.setting.season, "the model needs a full season:")
         grid = next_periods(newest.groupby(ID, sort=True)[TIME].max(), self.setting.frequency, horizon)
         values = []
         for name, rows in newest.groupby(ID, sort=True):
@@ -243,8 +249,23 @@ class Forecaster:
         ).reset_index(drop=True)
 
 
+def _refuse_short(newest: pd.DataFrame, least: int, why: str) -> None:
+    """A series with fewer than `least` observations cannot be forecast: one line naming it."""
+    sizes = newest.groupby(ID, sort=True).size()
+    short = sizes[sizes < least]
+    if len(short):
+        count = int(short.iloc[0])
+        raise DataError(
+            f"data error: series {short.index[0]} has {count} observation{'' if count == 1 else 's'}; {why} "
+            f"at least {least}"
+        )
+
+
 def _merged(stored: pd.DataFrame, sent: pd.DataFrame) -> pd.DataFrame:
     """The sent observations replace the stored ones of the same series; other series keep theirs."""
+    absent = [column for column in stored.columns if column not in sent.columns]
+    if absent:
+        raise DataError(f"data error: the history sent has no column '{absent[0]}', which the model forecasts from")
     kept = stored[~stored[ID].isin(sent[ID].unique())]
     return pd.concat([kept, sent[stored.columns]], ignore_index=True).sort_values([ID, TIME], kind="stable")
 

@@ -121,7 +121,7 @@ def _history_with(index: int, **changed: Any) -> dict[str, Any]:
         (_history_with(3, value=None), 422, "history[3].value", "history[3].value: Input should be a valid number"),
         (_history_with(4, series=None), 422, "history[4].series", "history[4].series: required: this model forecasts several series (DEFAULT, LLAP)"),
         (_history_with(4, weight=1), 422, "history[4].weight", "history[4].weight: unknown field"),
-        ({"history": observations("DEFAULT", "2026-04-01", [1.0] * 15)}, 422, "history", "history: series DEFAULT has 15 observations; the model's lags need more than 15"),
+        ({"history": observations("DEFAULT", "2026-04-01", [1.0] * 15)}, 422, "history", "history: series DEFAULT has 15 observations; the model's lags need at least 16"),
         ([{"horizon": 5}], 422, None, "request body must be a JSON object"),
     ],
 )
@@ -196,7 +196,7 @@ def test_a_model_with_exogenous_columns_says_which_it_needs(client: TestClient, 
 
 
 def test_a_statistical_model_refuses_a_history_shorter_than_its_season(bundle: Bundle) -> None:
-    """SeasonalNaive forecasts NaN from fewer than a season of observations: a 422, not a 500 on the JSON."""
+    """SeasonalNaive cannot forecast from fewer than a season of observations: a 422 naming the series."""
     forecaster = bundle.pipeline
     naive = fit("seasonal_naive", {}, 0, forecaster.setting, forecaster.history[[ID, TIME, VALUE]])
     with TestClient(create_app(replace(bundle, pipeline=naive), ServiceConfig())) as served:
@@ -204,8 +204,7 @@ def test_a_statistical_model_refuses_a_history_shorter_than_its_season(bundle: B
         week = served.post("/forecast", json={"horizon": 2, "history": observations("DEFAULT", "2026-04-01", [1.0] * 7)})
     assert short.status_code == 422
     assert short.json()["detail"] == (
-        "history: the forecast of series DEFAULT is not a finite number: is its history shorter than the model's "
-        "season (7 periods), or are its values out of range?"
+        "history: series DEFAULT has 3 observations; the model needs a full season: at least 7"
     )
     assert [row["forecast"] for row in week.json()["forecasts"][:2]] == [1.0, 1.0]
 

@@ -107,4 +107,25 @@ def test_too_short_a_history_for_the_lags_is_one_line() -> None:
     forecaster = fit("ridge", {"alpha": 1.0}, 0, DAILY, frame)
     with pytest.raises(DataError) as error:
         forecaster.forecast(3, history=frame.iloc[-10:])
-    assert str(error.value) == "data error: series A has 10 observations; the model's lags need more than 15"
+    assert str(error.value) == "data error: series A has 10 observations; the model's lags need at least 16"
+
+
+@pytest.mark.parametrize("algorithm", ["auto_ets", "mstl"])
+def test_a_statistical_model_forecasts_from_its_stored_history_as_from_the_fitted_series(algorithm: str) -> None:
+    frame = daily_series({"A": 120})
+    forecaster = fit(algorithm, {}, 0, DAILY, frame)
+    stored = forecaster.forecast(5)[OUTPUT].to_numpy()
+    assert np.allclose(stored, forecaster.engine["A"].predict(h=5)["mean"])
+    assert np.allclose(stored, forecaster.forecast(5, history=frame)[OUTPUT].to_numpy())
+
+
+def test_a_sent_series_gets_an_interval_in_its_own_units_and_too_short_a_series_is_refused() -> None:
+    frame = daily_series({"A": 80})
+    forecaster = fit("seasonal_naive", {}, 0, DAILY, frame)
+    big = frame.assign(**{ID: "B", VALUE: frame[VALUE] * 1000})
+    both = forecaster.forecast(3, history=big)
+    width = (both["forecast_upper"] - both["forecast_lower"]).groupby(both[ID]).mean()
+    assert width["B"] == pytest.approx(width["A"] * 1000)
+    with pytest.raises(DataError) as error:
+        forecaster.forecast(3, history=big.iloc[:5])
+    assert str(error.value) == "data error: series B has 5 observations; the model needs a full season: at least 7"
