@@ -188,11 +188,18 @@ def interval_widths(points: pd.DataFrame, frame: pd.DataFrame, season: int, hori
 
 def holdout_scores(forecaster: Forecaster, history: pd.DataFrame, holdout: pd.DataFrame, horizon: int) -> dict[str, float]:
     """The metrics of `forecaster` on the `holdout` rows among the `horizon` periods after `history`."""
-    points = forecaster.forecast(horizon, history=history[[c for c in forecaster.history.columns if c in history]])
+    points = forecaster.forecast(
+        horizon, history=history[[c for c in forecaster.history.columns if c in history]], future=_known(forecaster, holdout)
+    )
     joined = holdout[[ID, TIME, VALUE]].merge(points[[ID, TIME, OUTPUT]], on=[ID, TIME], how="left")
     if joined[OUTPUT].isna().any():
         raise ConfigError("config error: the holdout periods do not follow the history at forecast.frequency")
     return window_scores(joined, series_scale(history, forecaster.setting.season))
+
+
+def _known(forecaster: Forecaster, periods: pd.DataFrame) -> pd.DataFrame | None:
+    """The exogenous columns of `periods` as a forecast's `future`, when the model reads any."""
+    return periods[[ID, TIME, *forecaster.exogenous]] if forecaster.exogenous else None
 
 
 def check_metric(prepared: Prepared, config: Config) -> None:
@@ -237,7 +244,9 @@ def candidate(config: Config, run: Run, progress: bool = True) -> tuple[Bundle, 
     tables = {"reference.parquet": as_table(run.history, config.data), "training_quarantine.csv": run.prepared.raw.quarantine}
     plots = {
         "leaderboard": _leaderboard_figure(result.leaderboard, config.modelling.metric),
-        "holdout_forecast": holdout_figure(fitted.forecast(forecast.horizon), run.history, run.holdout),
+        "holdout_forecast": holdout_figure(
+            fitted.forecast(forecast.horizon, future=_known(fitted, run.holdout)), run.history, run.holdout
+        ),
     }
     return bundle, tables, plots
 

@@ -129,3 +129,19 @@ def test_a_sent_series_gets_an_interval_in_its_own_units_and_too_short_a_series_
     with pytest.raises(DataError) as error:
         forecaster.forecast(3, history=big.iloc[:5])
     assert str(error.value) == "data error: series B has 5 observations; the model needs a full season: at least 7"
+
+
+def test_an_exogenous_column_known_in_the_future_is_read_from_the_future_frame() -> None:
+    frame = daily_series({"A": 90, "B": 90})
+    promo = (frame[TIME].dt.day % 5 == 0).astype(float)
+    frame = frame.assign(promo=promo, **{VALUE: frame[VALUE] + 20 * promo})
+    forecaster = fit("ridge", {"alpha": 0.01}, 0, DAILY, frame[[ID, TIME, "promo", VALUE]])
+    assert forecaster.exogenous == ("promo",)
+    future = pd.DataFrame({ID: ["A"] * 5 + ["B"] * 5, TIME: list(pd.date_range("2026-04-01", periods=5, freq="D")) * 2})
+    future["promo"] = (future[TIME].dt.day % 5 == 0).astype(float)  # 5 April is a promotion day
+    points = forecaster.forecast(5, future=future)
+    lift = points[OUTPUT].to_numpy().reshape(2, 5)[:, 4] - points[OUTPUT].to_numpy().reshape(2, 5)[:, 3]
+    assert (lift > 10).all()  # the model learnt the promotion's +20 and applies it on the day the future says
+    with pytest.raises(DataError) as error:
+        forecaster.forecast(5)
+    assert str(error.value) == "data error: the model uses exogenous columns (promo): give their values for the next 5 periods of every series"

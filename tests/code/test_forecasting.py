@@ -117,3 +117,20 @@ def test_live_scores_match_logged_forecasts_to_the_actuals_of_the_time_they_are_
     assert live["metrics"]["mae"] == pytest.approx(1.0)  # |11-10|, |4-5|, |6-5|
     assert live["per_series"]["B"]["mape"] == pytest.approx(0.2)
     assert live["interval_coverage"] == pytest.approx(1 / 3)  # only B's 4.5..5.5 holds its actual (5)
+
+
+def test_the_forecast_command_reads_exogenous_columns_from_a_future_file(tmp_path: Path) -> None:
+    frame = queues()
+    promo = (frame[TIME].dt.day % 5 == 0).astype(float)
+    frame = frame.assign(promo=promo, **{VALUE: frame[VALUE] + 30 * promo})
+    config = seasonal_config(tmp_path, frame)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"features": type(config.data.features)(numerical=["promo"])})})
+    bundle = load_bundle(train(config, progress=False).bundle.path)
+    assert bundle.card["algorithm"] == "ridge" and bundle.pipeline.exogenous == ("promo",)
+    days = pd.date_range("2026-04-01", periods=5, freq="D")
+    future = pd.DataFrame({"queue": ["DEFAULT"] * 5 + ["LLAP"] * 5, "day": list(days.strftime("%Y-%m-%d")) * 2})
+    future["promo"] = [0.0, 0.0, 0.0, 0.0, 1.0] * 2
+    future.to_csv(tmp_path / "future.csv", index=False)
+    table = forecast_history(config, bundle, 5, str(tmp_path / "future.csv"))
+    lift = table["forecast"].to_numpy().reshape(2, 5)
+    assert (lift[:, 4] - lift[:, 3] > 15).all()
