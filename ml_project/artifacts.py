@@ -63,6 +63,20 @@ class Bundle:
         return list(self.schema.classes or [])
 
 
+def model_card(config: Any, algorithm: str, params: dict[str, Any], rows: dict[str, int]) -> dict[str, Any]:
+    """The card every bundle holds (model.json): what was trained, on what, ranked by which metric, when."""
+    return {
+        "model_name": config.tracking.model_name,
+        "task": config.data.task,
+        "target": config.data.target,
+        "algorithm": algorithm,
+        "params": params,
+        "metric": config.modelling.metric,
+        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "rows": rows,
+    }
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_project.artifacts import Bundle, fingerprint_frame, package_versions
+from ml_project.artifacts import Bundle, fingerprint_frame, model_card, package_versions
 from ml_project.config import Config, ConfigError
 from ml_project.forecasters import FORECASTERS, OUTPUT, Forecaster, Setting, fit, ml_engine, series_scale, stats_engine
 from ml_project.series import ID, TIME, VALUE, Prepared, as_table, check_length, prepare, split_last
@@ -268,19 +268,13 @@ def exported(
         task="forecasting",
         missing_values=config.validation.missing_values,
     )
+    rows = {
+        "modelling": int(fingerprint["rows"]),
+        "holdout": int(len(prepared.frame) - fingerprint["rows"]),
+        "quarantined": prepared.raw.quarantined_rows,
+    }
     card = {
-        "model_name": config.tracking.model_name,
-        "task": data.task,
-        "target": data.target,
-        "algorithm": result.algorithm,
-        "params": result.params,
-        "metric": config.modelling.metric,
-        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-        "rows": {
-            "modelling": int(fingerprint["rows"]),
-            "holdout": int(len(prepared.frame) - fingerprint["rows"]),
-            "quarantined": prepared.raw.quarantined_rows,
-        },
+        **model_card(config, result.algorithm, result.params, rows),
         "forecast": {
             "frequency": forecast.frequency,
             "aggregation": forecast.aggregation,

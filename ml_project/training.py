@@ -22,7 +22,15 @@ from typing import Any
 import pandas as pd
 
 from ml_project import evaluation, promotion
-from ml_project.artifacts import LATEST, Bundle, fingerprint_frame, load_bundle, package_versions, save_bundle
+from ml_project.artifacts import (
+    LATEST,
+    Bundle,
+    fingerprint_frame,
+    load_bundle,
+    model_card,
+    package_versions,
+    save_bundle,
+)
 from ml_project.comparison import Comparison
 from ml_project.config import Config
 from ml_project.ingestion import load_modelling_data
@@ -159,16 +167,12 @@ def exported_bundle(
         metrics={"holdout": holdout, "cv": result.cv_metrics},
         fingerprint=fingerprint,
         config=config.model_dump(mode="json"),
-        card={
-            "model_name": config.tracking.model_name,
-            "task": data.task,
-            "target": data.target,
-            "algorithm": result.algorithm,
-            "params": result.params,
-            "metric": config.modelling.metric,
-            "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-            "rows": {"modelling": len(modelling_rows), "holdout": len(holdout_rows), "quarantined": raw.quarantined_rows},
-        },
+        card=model_card(
+            config,
+            result.algorithm,
+            result.params,
+            {"modelling": len(modelling_rows), "holdout": len(holdout_rows), "quarantined": raw.quarantined_rows},
+        ),
         versions=package_versions(),
         leaderboard=result.leaderboard,
     )
