@@ -8,8 +8,8 @@ a named function:
 - deployment/prediction_api.py: GET /health, GET /model, POST /predict (one record or a list);
 - deployment/sagemaker_api.py: GET /ping, POST /invocations (with `sagemaker=True`);
 - deployment/dashboard_api.py: GET /dashboard and the JSON of its panels under /dashboard/api;
-- deployment/forecast_api.py: POST /forecast, which a forecasting bundle serves with GET /health and
-  GET /model in place of every route above.
+- deployment/forecast_api.py: POST /forecast, which a forecasting bundle serves with GET /health,
+  GET /model and the dashboard (its forecast view) in place of /predict and the SageMaker routes.
 
 They read what this factory puts in `app.state`: `prediction` (a `prediction_api.PredictionService`,
 or for a forecasting bundle a `forecast_api.ForecastService`) and `dashboard` (a `dashboard_api.DashboardState`). Importing this module imports no mlflow, optuna,
@@ -103,8 +103,7 @@ def forecast_openapi_document(app: FastAPI) -> dict[str, Any]:
 def forecasting_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog | None, served_as: str, serverless: bool) -> FastAPI:
     """A forecasting bundle's service: GET /health, GET /model and POST /forecast.
 
-    Not /predict, nor SageMaker's routes (they take records to predict), nor the dashboard (its panels
-    read tabular predictions).
+    Not /predict, nor SageMaker's routes (they take records to predict); create_app mounts the dashboard.
     """
     service = ForecastService(bundle, settings, log, served_as, serverless)
     app = FastAPI(
@@ -122,6 +121,29 @@ def forecasting_app(bundle: Bundle, settings: ServiceConfig, log: PredictionLog 
     app.include_router(forecast_api.router)
     app.openapi = lambda: forecast_openapi_document(app)  # type: ignore[method-assign]
     return app
+
+
+def mount_dashboard(
+    app: FastAPI,
+    bundle: Bundle,
+    log: PredictionLog | None,
+    served_as: str,
+    registry: Path | None,
+    reports: Path | None,
+    actuals: dict[str, tuple[list[str], list[float]]] | None = None,
+) -> None:
+    """GET /dashboard and its JSON, reading the served bundle's card, the log, the registry and the reports."""
+    sources = Sources(
+        model_name=bundle.model_name,
+        served=BundleInfo.from_bundle(bundle),
+        served_as=served_as,
+        log_url=log.url if log is not None else None,
+        models=registry,
+        reports=reports,
+        actuals=actuals,
+    )
+    app.state.dashboard = dashboard_api.dashboard_state(sources)
+    app.include_router(dashboard_api.router)
 
 
 def create_app(
@@ -146,9 +168,13 @@ def create_app(
     (<paths.output>/models; None: only the served version is known) and the monitoring `reports` folder.
     """
     if bundle.schema.task == "forecasting":
-        if sagemaker or settings.dashboard:
-            logger.info("a forecasting model serves POST /forecast: no SageMaker routes, no dashboard")
-        return forecasting_app(bundle, settings, log, served_as, serverless)
+        if sagemaker:
+            logger.info("a forecasting model serves POST /forecast: no SageMaker routes")
+        forecasting = forecasting_app(bundle, settings, log, served_as, serverless)
+        if settings.dashboard:  # the forecast view: actuals from the bundle's stored history
+            actuals = dashboard_api.stored_actuals(bundle.pipeline.history)
+            mount_dashboard(forecasting, bundle, log, served_as, registry, reports, actuals)
+        return forecasting
     app = FastAPI(
         title=f"{bundle.model_name} prediction service",
         version=bundle.version,
@@ -165,15 +191,6 @@ def create_app(
     if sagemaker:
         app.include_router(sagemaker_api.router)
     if settings.dashboard:
-        sources = Sources(
-            model_name=bundle.model_name,
-            served=BundleInfo.from_bundle(bundle),
-            served_as=served_as,
-            log_url=log.url if log is not None else None,
-            models=registry,
-            reports=reports,
-        )
-        app.state.dashboard = dashboard_api.dashboard_state(sources)
-        app.include_router(dashboard_api.router)
+        mount_dashboard(app, bundle, log, served_as, registry, reports)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -5,14 +5,15 @@ Routes (`router`, included by the prediction service's factory deployment/app.py
 
     GET /dashboard                   the page (query: window, since, until, version)
     GET /dashboard/api               every panel's data as JSON (same query)
-    GET /dashboard/api/<panel>       one panel: model, volume, predictions, labels, drift
+    GET /dashboard/api/<panel>       one panel: model, volume, predictions, labels, drift, forecast
     GET /dashboard/assets/plotly-basic.min.js   plotly.js (deployment/assets/, vendored: no CDN, works offline)
     GET /dashboard/reports/<file>    an evidently HTML report the drift panel links to
 
 The handlers read `app.state.dashboard` (a `DashboardState`: the sources and the page template,
 made by `dashboard_state`). The data comes from `ml_project.dashboard` (aggregated in SQL); the charts
 are plotly.js figures (deployment/dashboard_figures.py) drawn in the browser. A bad query parameter is
-a 422 naming it, never a 5xx.
+a 422 naming it, never a 5xx. A forecasting model's page shows the model card, the volume and the
+forecast panel (actual vs forecast per series); its tabular panels answer "off".
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pydantic import BaseModel, Field
 
 from deployment.dashboard_figures import figures, number
 from ml_project.dashboard import (
-    PANELS,
+    ALL_PANELS,
+    MAX_ACTUALS,
     PARAMETERS,
     REPORT,
     WINDOWS,
@@ -132,7 +134,7 @@ async def page(request: Request, state: DashboardState = Depends(dashboard)) -> 
     template = state.templates.get_template(TEMPLATE)
     model_name = state.sources.model_name
     try:
-        selection, found = await gather(list(PANELS), request, state)
+        selection, found = await gather(list(state.sources.shown_panels()), request, state)
     except DashboardError as error:
         return HTMLResponse(template.render(error=str(error), model_name=model_name, **_form()), status_code=422)
     html = template.render(
@@ -158,7 +160,7 @@ async def page(request: Request, state: DashboardState = Depends(dashboard)) -> 
 async def all_panels(request: Request, state: DashboardState = Depends(dashboard)) -> Response:
     """Every panel's data: what /dashboard draws, for another front end."""
     try:
-        selection, found = await gather(list(PANELS), request, state)
+        selection, found = await gather(list(state.sources.shown_panels()), request, state)
     except DashboardError as error:
         return _error(error)
     return dashboard_json({"model_name": state.sources.model_name, "selection": selection.as_dict(), "panels": found})
@@ -181,8 +183,9 @@ PANEL_DOCS = {
     "predictions": "Class mix (classification) or a histogram of predicted values (regression) in the window.",
     "labels": "Actual vs predicted per time bucket where labels arrived: mean actual and predicted, or accuracy.",
     "drift": "The newest monitoring summary: drift verdict, per-column tests, quality beside the holdout, report files.",
+    "forecast": "A forecasting model: per series, the logged forecasts by the period they are for, their interval, and the actuals known.",
 }
-for _panel in PANELS:
+for _panel in ALL_PANELS:
     router.add_api_route(
         f"/dashboard/api/{_panel}",
         one_panel,
@@ -217,6 +220,17 @@ async def report(name: str, state: DashboardState = Depends(dashboard)) -> Respo
     if folder is None or path is None or path.parent != folder.resolve() or not path.is_file():
         return dashboard_json({"detail": f"report '{name[:80]}' is not in the reports folder"}, 404)
     return FileResponse(path, media_type="text/html")
+
+
+def stored_actuals(history: Any) -> dict[str, tuple[list[str], list[float]]]:
+    """A forecasting bundle's stored history (unique_id, ds, y) as the forecast panel's actuals: per series, its
+    newest MAX_ACTUALS observations as ISO times (naive UTC, as POST /forecast answers) and values."""
+    actuals: dict[str, tuple[list[str], list[float]]] = {}
+    for name, rows in history.sort_values(["unique_id", "ds"]).groupby("unique_id", sort=True):
+        newest = rows.tail(MAX_ACTUALS)
+        times = [stamp.isoformat(timespec="seconds") for stamp in newest["ds"]]
+        actuals[str(name)] = (times, [float(value) for value in newest["y"]])
+    return actuals
 
 
 def _versions(found: dict[str, dict[str, Any]]) -> list[str]:

@@ -15,7 +15,7 @@ COLORS = {"accent": "#2f6fb3", "second": "#d9822b", "ok": "#2e8540", "alert": "#
 def figures(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """plotly.js figures (data + layout) by chart element id, for the panels that have something to draw."""
     charts: dict[str, dict[str, Any]] = {}
-    model, volume, predicted, labelled = found["model"], found["volume"], found["predictions"], found["labels"]
+    model, volume, predicted, labelled = found["model"], found["volume"], found.get("predictions", {}), found.get("labels", {})
     if model.get("state") == "ok" and model.get("leaderboard"):
         charts["chart-leaderboard"] = _leaderboard_figure(model)
     if volume.get("state") == "ok":
@@ -24,6 +24,8 @@ def figures(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         charts["chart-predictions"] = _predictions_figure(predicted)
     if labelled.get("state") == "ok":
         charts["chart-labels"] = _labels_figure(labelled)
+    for index, series in enumerate(found.get("forecast", {}).get("series") or []):
+        charts[f"chart-forecast-{index}"] = _forecast_figure(series)
     return charts
 
 
@@ -127,6 +129,31 @@ def _labels_figure(labelled: dict[str, Any]) -> dict[str, Any]:
     ]
     title = f"accuracy where labels arrived ({labelled['labelled_total']} labelled: {labelled['accuracy_total']:.1%})"
     return {"data": data, "layout": _layout(title, "logged at (UTC)", "accuracy", yaxis={"range": [0, 1.05], "title": {"text": "accuracy"}})}
+
+
+def _forecast_figure(series: dict[str, Any]) -> dict[str, Any]:
+    """One series: the interval as a shaded band, the forecast line, the actuals as dots, by the period they are for."""
+    times = series["timestamps"]
+    band = [
+        {"type": "scatter", "mode": "lines", "name": "forecast upper", "x": times, "y": series["forecast_upper"], "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "interval",
+            "x": times,
+            "y": series["forecast_lower"],
+            "fill": "tonexty",
+            "fillcolor": "rgba(47,111,179,0.18)",
+            "line": {"width": 0},
+        },
+    ]
+    data = [
+        *(band if times else []),
+        {"type": "scatter", "mode": "lines+markers", "name": "forecast", "x": times, "y": series["forecast"], "line": {"color": COLORS["accent"]}},
+        {"type": "scatter", "mode": "lines+markers", "name": "actual", "x": series["actual_timestamps"], "y": series["actual"], "line": {"color": COLORS["ok"]}, "marker": {"size": 4}},
+    ]
+    title = f"{series['series']}: {len(times)} periods forecast, {len(series['actual'])} actuals"
+    return {"data": data, "layout": _layout(title, "period forecast for (UTC)", "value")}
 
 
 def _duration(seconds: int) -> str:

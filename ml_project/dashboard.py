@@ -11,6 +11,10 @@ Panels:
   log): mean actual and mean predicted (regression), accuracy and a rolling accuracy (classification).
   A request id logged more than once counts with its latest row, as in monitoring.
 - `drift`: the newest production monitoring summary (`monitoring-<stamp>.json` under paths.reports).
+- `forecast` (a forecasting model): actual vs forecast per series (at most MAX_SERIES): the logged forecasts
+  by the period they are for (the newest logged forecast of each period), their interval, and the actuals
+  the service knows (the bundle's stored history, `Sources.actuals`). A forecasting model's page shows
+  `model`, `volume` and `forecast` (FORECAST_PANELS); the tabular panels answer "off" for it.
 
 Every panel holds `state`: "ok", or "empty" / "off" / "unavailable" with a one-line `message`
 saying why there is nothing to draw (no predictions in the window, no labels yet, no monitoring run
@@ -49,6 +53,12 @@ __all__ = [
 ]
 
 PANELS = ("model", "volume", "predictions", "labels", "drift")
+FORECAST_PANELS = ("model", "volume", "forecast")
+ALL_PANELS = (*PANELS, "forecast")
+TABULAR_ONLY = ("predictions", "labels", "drift")
+MAX_SERIES = 6  # series drawn by the forecast panel (the others are counted)
+MAX_FORECAST_ROWS = 50_000  # newest logged forecast points read per page
+MAX_ACTUALS = 200  # newest stored observations shown per series
 # Query parameter `window`: how far back from now; `all` is from the first logged prediction.
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
 DEFAULT_WINDOW = "all"
@@ -152,6 +162,25 @@ class Sources:
     log_url: str | None = None
     models: Path | None = None  # the registry: <paths.output>/models
     reports: Path | None = None  # monitoring summaries and evidently HTML: <paths.output>/reports
+    # A forecasting model's actuals: series -> (ISO times, values), its newest observations (stored history).
+    actuals: Mapping[str, tuple[list[str], list[float]]] | None = None
+
+    @property
+    def forecasting(self) -> bool:
+        """Whether the model forecasts series: the served bundle's task, else the newest registry version's."""
+        if self.served is not None:
+            return self.served.task == "forecasting"
+        versions = self.registry_versions()
+        if not versions or self.model_dir is None:
+            return False
+        try:
+            return BundleInfo.from_folder(self.model_dir / versions[-1]).task == "forecasting"
+        except DashboardError:
+            return False
+
+    def shown_panels(self) -> tuple[str, ...]:
+        """The panels the page shows for this model."""
+        return FORECAST_PANELS if self.forecasting else PANELS
 
     @property
     def model_dir(self) -> Path | None:
@@ -205,16 +234,23 @@ def parse_selection(params: Mapping[str, str], now: datetime | None = None) -> S
 def panels(names: list[str], sources: Sources, selection: Selection) -> dict[str, dict[str, Any]]:
     """The data of the named panels (see PANELS) for the selection, reading the prediction log through one engine."""
     for name in names:
-        if name not in PANELS:
-            raise DashboardError(f"panel '{name[:40]}' is not one of: {', '.join(PANELS)}")
+        if name not in ALL_PANELS:
+            raise DashboardError(f"panel '{name[:40]}' is not one of: {', '.join(ALL_PANELS)}")
     found: dict[str, dict[str, Any]] = {}
-    from_log = [name for name in names if name in LOG_PANELS]
+    forecasting = sources.forecasting
+    if forecasting:
+        found.update({name: _state("off", f"the {name} panel is for tabular models; this one forecasts series") for name in names if name in TABULAR_ONLY})
+    elif "forecast" in names:
+        found["forecast"] = _state("off", "the forecast panel is for a forecasting model (data.task: forecasting)")
+    from_log = [name for name in names if name in LOG_PANELS and name not in found]
     if from_log:
         found.update(_log_panels(from_log, sources, selection))
     if "model" in names:
         found["model"] = model_panel(sources, selection)
-    if "drift" in names:
+    if "drift" in names and "drift" not in found:
         found["drift"] = drift_panel(sources, selection)
+    if "forecast" in names and "forecast" not in found:
+        found["forecast"] = forecast_panel(sources, selection)
     return {name: found[name] for name in names}
 
 
@@ -290,6 +326,22 @@ def model_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
         "cv_metrics": _metrics(info.metrics.get("cv")),
         "leaderboard": board,
         "leaderboard_message": None if board else "the leaderboard is not in this bundle (a serving copy leaves it out)",
+        "forecast": _forecast_card(info.card.get("forecast")),
+    }
+
+
+def _forecast_card(value: Any) -> dict[str, Any] | None:
+    """A forecasting card's basics: frequency, horizon, interval and its series (None for a tabular model)."""
+    forecast = _mapping(value)
+    if not forecast:
+        return None
+    series = [str(name) for name in _sequence(forecast.get("series"))]
+    return {
+        "frequency": forecast.get("frequency"),
+        "horizon": forecast.get("horizon"),
+        "interval": _float(forecast.get("interval")),
+        "series": series,
+        "history_end": {str(key): str(stamp) for key, stamp in _mapping(forecast.get("history_end")).items()},
     }
 
 
@@ -450,6 +502,95 @@ def labels_panel(engine: Engine, sources: Sources, selection: Selection, span: _
 
 
 LOG_PANELS = {"volume": volume_panel, "predictions": predictions_panel, "labels": labels_panel}
+
+
+# --- forecast ---------------------------------------------------------------------------------------------
+
+
+def forecast_panel(sources: Sources, selection: Selection) -> dict[str, Any]:
+    """Actual vs forecast per series: the logged forecasts by the period they are for, with their interval.
+
+    A period forecast more than once in the selection shows its newest logged forecast. An empty or
+    missing log still shows the actuals, with a sentence saying why no forecast is drawn.
+    """
+    actuals = dict(sources.actuals or {})
+    if sources.log_url is None:
+        return _forecast_view({}, actuals, "empty", LOG_OFF)
+    try:
+        with reading(sources.log_url) as engine:
+            points, read = _logged_points(engine, sources, selection)
+    except NoPredictionLog:
+        return _forecast_view({}, actuals, "empty", f"no forecasts logged yet: no prediction log at {shown_url(str(sources.log_url))}")
+    except PredictionLogError as error:
+        return _forecast_view({}, actuals, "unavailable", str(error))
+    except Exception as error:  # the database went away, a driver error
+        return _forecast_view({}, actuals, "unavailable", f"prediction log {shown_url(str(sources.log_url))}: {one_line(error)}")
+    if not points:
+        message = _empty_window(selection)["message"].replace("predictions", "forecasts")
+        return _forecast_view({}, actuals, "empty", message)
+    capped = f" (the newest {MAX_FORECAST_ROWS} logged points)" if read >= MAX_FORECAST_ROWS else ""
+    return _forecast_view(points, actuals, "ok", f"{read} logged forecast points{capped}")
+
+
+def _logged_points(engine: Engine, sources: Sources, selection: Selection) -> tuple[dict[str, dict[str, tuple[float, Any, Any]]], int]:
+    """series -> period (ISO) -> (forecast, lower, upper) of the newest logged forecast of that period."""
+    query = (
+        select(predictions.c.features, predictions.c.prediction)
+        .where(*_filters(sources, selection))
+        .order_by(predictions.c.logged_at.desc(), predictions.c.id.desc())
+        .limit(MAX_FORECAST_ROWS)
+    )
+    points: dict[str, dict[str, tuple[float, Any, Any]]] = {}
+    read = 0
+    with engine.connect() as connection:
+        for features_text, prediction_text in connection.execute(query):
+            read += 1
+            features = _mapping(_decoded(str(features_text)))
+            value, period = _float(_decoded(str(prediction_text))), _period(features.get("timestamp"))
+            if value is None or period is None or features.get("series") is None:
+                continue  # not a forecast point (a tabular prediction of the same model name)
+            series = points.setdefault(str(features["series"]), {})
+            if period not in series:  # rows come newest first
+                series[period] = (value, _float(features.get("forecast_lower")), _float(features.get("forecast_upper")))
+    return points, read
+
+
+def _forecast_view(points: dict[str, dict[str, tuple[float, Any, Any]]], actuals: dict[str, tuple[list[str], list[float]]], state: str, message: str) -> dict[str, Any]:
+    """The panel: one entry per series (those forecast first, then those with actuals only), at most MAX_SERIES."""
+    names = sorted(points) + sorted(set(actuals) - set(points))
+    series = []
+    for name in names[:MAX_SERIES]:
+        periods = sorted(points.get(name, {}))
+        values = [points[name][period] for period in periods]
+        times, observed = actuals.get(name, ([], []))
+        series.append(
+            {
+                "series": name,
+                "timestamps": periods,
+                "forecast": [value[0] for value in values],
+                "forecast_lower": [value[1] for value in values],
+                "forecast_upper": [value[2] for value in values],
+                "actual_timestamps": list(times[-MAX_ACTUALS:]),
+                "actual": list(observed[-MAX_ACTUALS:]),
+            }
+        )
+    return {
+        "state": state,
+        "message": message,
+        "series": series,
+        "series_total": len(names),
+        "series_left_out": names[MAX_SERIES:],
+        "actuals_source": "the bundle's stored history" if actuals else None,
+    }
+
+
+def _period(value: Any) -> str | None:
+    """The ISO time a forecast is for, as naive UTC to the second (as POST /forecast answers it)."""
+    try:
+        moment = naive_utc(datetime.fromisoformat(str(value)))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return moment.isoformat(timespec="seconds")
 
 
 # --- drift ----------------------------------------------------------------------------------------------------
