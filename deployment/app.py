@@ -33,7 +33,7 @@ from deployment.forecast_api import ForecastService
 from deployment.prediction_api import PredictionService
 from ml_project.artifacts import Bundle
 from ml_project.config import ServiceConfig
-from ml_project.dashboard import BundleInfo, Sources
+from ml_project.dashboard import ALL_PANELS, BundleInfo, Sources
 from ml_project.prediction_log import PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -63,12 +63,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             logger.info("prediction log flushed: %d rows written", service.log.written)
 
 
+def shown_paths(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the dashboard panels this model does not show (a tabular one's for a forecast)."""
+    dashboard = getattr(app.state, "dashboard", None)
+    if dashboard is not None:
+        shown = dashboard.sources.shown_panels()
+        for panel in ALL_PANELS:
+            if panel not in shown:
+                document["paths"].pop(f"/dashboard/api/{panel}", None)
+    return document
+
+
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the request body: one Record or a list, Record built from the schema."""
     if app.openapi_schema:
         return app.openapi_schema
     service: PredictionService = app.state.prediction
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    document = shown_paths(app, get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes))
     record_schema = service.scorer.model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.update(record_schema.pop("$defs", {}))
@@ -88,7 +99,7 @@ def forecast_openapi_document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     service: ForecastService = app.state.prediction
-    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    document = shown_paths(app, get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes))
     schema, definitions = forecast_api.request_schema(service.max_horizon)
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.update({**definitions, "ForecastRequest": schema})

@@ -48,7 +48,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     print(f"prediction log: {log_url or 'off'}", flush=True)
     if bundle.schema.task == "forecasting":
         print(f"forecasts: POST http://{settings.host}:{settings.port}/forecast", flush=True)
-    else:
+    if settings.dashboard:
         print(f"dashboard: http://{settings.host}:{settings.port}/dashboard", flush=True)
     assert bundle.path is not None  # a loaded bundle knows its folder
     worker = WorkerSettings(

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from ml_project.dashboard import (
+    FORECAST_PANELS,
     MAX_BUCKETS,
+    MAX_SERIES,
     TOP_CLASSES,
     BundleInfo,
     DashboardError,
@@ -399,3 +401,75 @@ def test_the_task_follows_the_selected_version(tmp_path: Path, url: str) -> None
     assert panels(["predictions"], here, selection(version="2"))["predictions"]["task"] == "regression"
     unknown = panels(["predictions"], here, selection(version="9"))["predictions"]  # not in the registry: as logged
     assert unknown == {"state": "empty", "message": "no predictions of version 9 logged yet"}
+
+
+def forecast_card(version: str) -> BundleInfo:
+    info = card(version, task="forecasting", metric="mase")
+    info.card["forecast"] = {"frequency": "1D", "horizon": 2, "interval": 0.9, "series": ["DEFAULT", "LLAP"]}
+    return info
+
+
+def log_forecast(url: str, rows: list[tuple[str, str, float, datetime]]) -> None:
+    """(series, period it is for, forecast, logged_at) rows as POST /forecast logs them."""
+    with PredictionLog(url) as log:
+        log.write(
+            [
+                LoggedPrediction("plan", "penguins", "7", {"series": name, "timestamp": period, "step": 1, "forecast_lower": value - 1, "forecast_upper": value + 1}, value, logged_at=at)
+                for name, period, value, at in rows
+            ]
+        )
+
+
+def test_the_forecast_panel_draws_the_newest_forecast_of_each_period_beside_the_actuals(url: str) -> None:
+    log_forecast(
+        url,
+        [
+            ("LLAP", "2026-11-21T00:00:00", 10.0, T0),
+            ("LLAP", "2026-11-22T00:00:00", 11.0, T0),
+            ("LLAP", "2026-11-21T00:00:00", 12.5, T0 + timedelta(hours=1)),  # forecast again later: this one is shown
+            ("DEFAULT", "2026-11-21T00:00:00+02:00", 3.0, T0),  # an offset is put in naive UTC
+        ],
+    )
+    actuals = {"LLAP": (["2026-11-20T00:00:00"], [9.0]), "TEZ": (["2026-11-20T00:00:00"], [1.0])}
+    found = panels(list(FORECAST_PANELS), sources(url, forecast_card("7"), actuals=actuals), selection())
+    forecast = found["forecast"]
+    assert (forecast["state"], forecast["message"], forecast["series_total"], forecast["series_left_out"]) == ("ok", "4 logged forecast points", 3, [])
+    assert forecast["series"] == [
+        {"series": "DEFAULT", "timestamps": ["2026-11-20T22:00:00"], "forecast": [3.0], "forecast_lower": [2.0], "forecast_upper": [4.0], "actual_timestamps": [], "actual": []},
+        {
+            "series": "LLAP",
+            "timestamps": ["2026-11-21T00:00:00", "2026-11-22T00:00:00"],
+            "forecast": [12.5, 11.0],
+            "forecast_lower": [11.5, 10.0],
+            "forecast_upper": [13.5, 12.0],
+            "actual_timestamps": ["2026-11-20T00:00:00"],
+            "actual": [9.0],
+        },
+        {"series": "TEZ", "timestamps": [], "forecast": [], "forecast_lower": [], "forecast_upper": [], "actual_timestamps": ["2026-11-20T00:00:00"], "actual": [1.0]},
+    ]
+    assert found["model"]["forecast"] == {"frequency": "1D", "horizon": 2, "interval": 0.9, "series": ["DEFAULT", "LLAP"], "history_end": {}}
+    assert found["volume"]["state"] == "ok"
+
+
+def test_the_forecast_panel_names_the_series_it_does_not_draw(url: str) -> None:
+    names = [f"Q{index:02d}" for index in range(MAX_SERIES + 2)]
+    log_forecast(url, [(name, "2026-11-21T00:00:00", 1.0, T0) for name in names])
+    forecast = panels(["forecast"], sources(url, forecast_card("7")), selection())["forecast"]
+    assert [entry["series"] for entry in forecast["series"]] == names[:MAX_SERIES]
+    assert forecast["series_left_out"] == names[MAX_SERIES:]
+
+
+def test_the_forecast_and_the_tabular_panels_are_off_for_the_other_kind_of_model(url: str) -> None:
+    tabular = panels(["forecast"], sources(url), selection())["forecast"]
+    assert tabular == {"state": "off", "message": "the forecast panel is for a forecasting model (data.task: forecasting)"}
+    forecasting = panels(["predictions", "labels", "drift"], sources(url, forecast_card("7")), selection())
+    assert {name: panel["state"] for name, panel in forecasting.items()} == {"predictions": "off", "labels": "off", "drift": "off"}
+    assert forecasting["labels"]["message"] == "the labels panel is for tabular models; this one forecasts series"
+
+
+def test_the_forecast_panel_shows_the_actuals_when_nothing_is_logged(url: str) -> None:
+    actuals = {"LLAP": (["2026-11-20T00:00:00"], [9.0])}
+    none_logged = panels(["forecast"], sources(None, forecast_card("7"), actuals=actuals), selection())["forecast"]
+    assert none_logged["state"] == "empty" and [entry["actual"] for entry in none_logged["series"]] == [[9.0]]
+    missing = panels(["forecast"], sources(url, forecast_card("7"), actuals=actuals), selection())["forecast"]
+    assert missing["state"] == "empty" and missing["message"].startswith("no forecasts logged yet: no prediction log at")

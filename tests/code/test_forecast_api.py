@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from deployment.app import create_app
 from ml_project.artifacts import Bundle, load_bundle
 from ml_project.config import ServiceConfig, build_config
+from ml_project.dashboard import MAX_ACTUALS
 from ml_project.forecasters import fit
 from ml_project.forecasting import forecast_table
 from ml_project.prediction_log import PredictionLog, read_predictions
@@ -178,13 +179,40 @@ def test_the_service_says_what_it_forecasts_and_serves_no_tabular_route(bundle: 
         assert (info["task"], info["target"], info["algorithm"]) == ("forecasting", "used", "ridge")
         assert info["forecast"]["frequency"] == "1D" and info["forecast"]["horizon"] == 5
         assert info["forecast"]["series"] == ["DEFAULT", "LLAP"] and info["forecast"]["max_horizon"] == 1000
-        for method, path in (("post", "/predict"), ("get", "/dashboard"), ("get", "/ping"), ("post", "/invocations")):
+        for method, path in (("post", "/predict"), ("get", "/ping"), ("post", "/invocations")):
             assert getattr(served, method)(path).status_code == 404, path
         document = served.get("/openapi.json").json()
-    assert sorted(document["paths"]) == ["/forecast", "/health", "/model"]
+    dashboard = ["/dashboard/api", "/dashboard/api/forecast", "/dashboard/api/model", "/dashboard/api/volume"]
+    assert sorted(path for path in document["paths"] if "{" not in path) == sorted(["/forecast", "/health", "/model", *dashboard])
     request = document["components"]["schemas"]["ForecastRequest"]
     assert request["properties"]["horizon"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 1000}
     assert "Observation" in document["components"]["schemas"]
+
+
+def test_the_dashboard_plots_logged_forecasts_by_the_period_they_are_for(bundle: Bundle, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url)
+    with TestClient(create_app(bundle, ServiceConfig(dashboard=True), log)) as served:
+        answered = served.post("/forecast", json={"horizon": 3, "series": ["LLAP"]}).json()["forecasts"]
+        log.flush(timeout=10)
+        page = served.get("/dashboard")
+        forecast = served.get("/dashboard/api/forecast").json()
+        every = served.get("/dashboard/api").json()["panels"]
+        tabular = served.get("/dashboard/api/labels").json()
+    assert page.status_code == 200
+    assert 'id="panel-forecast" data-state="ok"' in page.text and 'id="chart-forecast-1"' in page.text
+    assert 'id="panel-labels"' not in page.text  # a tabular panel is not drawn for a forecasting model
+    assert sorted(every) == ["forecast", "model", "volume"]
+    assert tabular["state"] == "off"
+    assert forecast["message"] == "3 logged forecast points"
+    llap, default = forecast["series"][0], forecast["series"][1]  # forecast series first, then actuals only
+    assert llap["timestamps"] == [row["timestamp"] for row in answered]
+    assert (llap["forecast"], llap["forecast_lower"]) == ([row["forecast"] for row in answered], [row["forecast_lower"] for row in answered])
+    stored = bundle.pipeline.history
+    newest = stored[stored[ID] == "LLAP"].sort_values(TIME).tail(MAX_ACTUALS)
+    assert llap["actual"] == newest[VALUE].tolist()
+    assert llap["actual_timestamps"][-1] == "2026-03-31T00:00:00"
+    assert (default["series"], default["timestamps"], len(default["actual"])) == ("DEFAULT", [], len(llap["actual"]))
 
 
 def test_a_model_with_exogenous_columns_says_which_it_needs(client: TestClient, bundle: Bundle) -> None:

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -262,3 +263,40 @@ def test_the_standalone_dashboard_reads_the_registry_log_and_reports_of_the_conf
         [sys.executable, "-m", "deployment.run_dashboard", "--port", "70000"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].endswith("argument --port: '70000' is not a port number 1..65535")
+
+
+def test_a_served_forecasting_model_draws_actual_vs_forecast_per_series(browser: Any, tmp_path: Path) -> None:
+    from ml_project.training import train
+
+    from ..code.test_forecasting import queues, seasonal_config
+
+    (tmp_path / "training").mkdir()
+    bundle = train(seasonal_config(tmp_path / "training", queues()), progress=False).bundle
+    server = Server(tmp_path / "served", model=bundle.path)
+    tab = Page(browser)
+    try:
+        server.wait_healthy()
+        answered = httpx.post(f"{server.url}/forecast", json={"horizon": 4}, timeout=10).json()["forecasts"]
+        # the log is written by a background thread: wait until the panel reads all eight points
+        for _ in range(50):
+            if httpx.get(f"{server.url}/dashboard/api/forecast", timeout=10).json()["message"] == "8 logged forecast points":
+                break
+            time.sleep(0.1)
+        response = tab.open(f"{server.url}/dashboard")
+        assert response.status == 200
+        tab.charts_drawn("chart-forecast-0", "chart-forecast-1", "chart-volume")
+        assert tab.state("forecast") == "ok"
+        assert tab.page.query_selector("#panel-predictions") is None
+        assert tab.text("#card-forecast") == "every 1D, horizon 5, 0.8 interval, 2 series"
+        lines = tab.page.evaluate("document.getElementById('chart-forecast-1').data.map(trace => [trace.name, trace.x, trace.y])")
+    finally:
+        tab.close()
+        assert server.stop() == 0
+    llap = [row for row in answered if row["series"] == "LLAP"]
+    names = [name for name, _, _ in lines]
+    assert names == ["forecast upper", "interval", "forecast", "actual"]
+    _, times, values = lines[2]
+    assert (times, values) == ([row["timestamp"] for row in llap], [row["forecast"] for row in llap])
+    assert lines[1][2] == [row["forecast_lower"] for row in llap]
+    assert lines[3][1][-1] == "2026-03-31T00:00:00"  # the actuals end where the stored history ends
+    assert tab.errors == []
