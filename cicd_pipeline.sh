@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # README command 2: the checks CI runs (.ci/run calls exactly this). Exits non-zero on any failure.
 # Sets up .venv/ from Pipfile.lock (with dev packages) first, so a machine with only Python suffices,
-# and Debian's chromium for the dashboard's browser test (executables/setup_browser.sh, apt-get).
+# Debian's chromium for the dashboard's browser test (executables/setup_browser.sh) and Debian's
+# postgresql for the tests on a real PostgreSQL server (executables/setup_postgres.sh), both with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")"
 source executables/setup_env.sh dev
 bash executables/setup_browser.sh
+bash executables/setup_postgres.sh
 export PYTHONHASHSEED=0
 started=$SECONDS
 

@@ -19,20 +19,6 @@ fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    echo "setup_browser: ${missing[*]} missing and installing needs root: run 'apt-get install ${missing[*]}' as root" >&2
-    exit 2
-  fi
-  sudo="sudo"
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup_browser: ${missing[*]} missing and there is no apt-get here: install Chromium and set CHROMIUM to its path" >&2
-  exit 2
-fi
-echo "setup_browser: installing ${missing[*]} from Debian for the browser test" >&2
-began=$SECONDS
-$sudo apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup_browser: ${missing[*]} installed in $((SECONDS - began)) s ($("$browser" --version 2>/dev/null || echo "no $browser"))" >&2
+source "$(dirname "$0")/apt_install.sh"
+apt_install setup_browser "${missing[@]}"
+"$browser" --version >&2 || true

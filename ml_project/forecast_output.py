@@ -95,7 +95,8 @@ def write_table(table: pd.DataFrame, url: str, name: str) -> int:
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    frame = table.assign(timestamp=pd.to_datetime(table["timestamp"]).dt.to_pydatetime())
+    stamps = [stamp.to_pydatetime() for stamp in pd.to_datetime(table["timestamp"])]  # the driver's datetime
+    frame = table.assign(timestamp=pd.Series(stamps, index=table.index, dtype=object))
     if "series" in frame:
         frame["series"] = frame["series"].astype(str)
     records: list[dict[str, Any]] = frame.astype(object).to_dict("records")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,33 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     config = make_config(output)
     report = train(config, progress=False)
     return config, report
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session (tests/postgres.py): its SQLAlchemy URL."""
+    from .postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, once of each kind: a SQLite file, and a new database on the session's real
+    PostgreSQL server (`postgres_url`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    import sqlalchemy as sa
+
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"test_{abs(hash(request.node.nodeid))}"
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return f"{server.rsplit('/', 1)[0]}/{name}"
 
 
 def free_port() -> int:

@@ -21,14 +21,14 @@ def forecasts(start: str, values: list[float], version: str, series: tuple[str, 
     return pd.DataFrame(rows)
 
 
-def test_a_table_rerun_replaces_the_same_keys_and_keeps_the_others(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'forecasts.db'}"
+def test_a_table_rerun_replaces_the_same_keys_and_keeps_the_others(database: str) -> None:
+    url = database
     assert write_forecast(forecasts("2026-12-03 00:00", [1.0, 2.0], "v1"), url, "capacity") == (
         f"4 rows in table capacity of {url}"
     )
     write_forecast(forecasts("2026-12-03 01:00", [5.0, 6.0], "v2"), url, "capacity")  # overlaps 01:00
     with sa.create_engine(url).connect() as connection:
-        rows = connection.execute(sa.text("SELECT series, timestamp, forecast, model_version FROM capacity ORDER BY 1, 2")).all()
+        rows = connection.execute(sa.text('SELECT series, "timestamp", forecast, model_version FROM capacity ORDER BY 1, 2')).all()
     assert [(series, str(stamp)[:16], value, version) for series, stamp, value, version in rows] == [
         ("DEFAULT", "2026-12-03 00:00", 1.0, "v1"),
         ("DEFAULT", "2026-12-03 01:00", 5.0, "v2"),
@@ -41,13 +41,13 @@ def test_a_table_rerun_replaces_the_same_keys_and_keeps_the_others(tmp_path: Pat
     assert primary_key == ["series", "timestamp"]
 
 
-def test_a_single_series_table_is_keyed_by_timestamp(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'forecasts.db'}"
+def test_a_single_series_table_is_keyed_by_timestamp(database: str) -> None:
+    url = database
     single = forecasts("2026-12-03", [1.0], "v1", series=("temp",)).drop(columns="series")
     write_forecast(single, url, "temps")
     write_forecast(single.assign(forecast=9.0), url, "temps")
     with sa.create_engine(url).connect() as connection:
-        assert connection.execute(sa.text("SELECT timestamp, forecast FROM temps")).all()[0][1] == 9.0
+        assert connection.execute(sa.text('SELECT "timestamp", forecast FROM temps')).all()[0][1] == 9.0
         assert connection.execute(sa.text("SELECT count(*) FROM temps")).scalar() == 1
 
 
@@ -76,10 +76,10 @@ def test_a_wrong_destination_is_one_line(output: str, table: str | None, message
     assert str(error.value) == message
 
 
-def test_a_table_made_for_something_else_is_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'other.db'}"
+def test_a_table_made_for_something_else_is_refused(database: str) -> None:
+    url = database
     with sa.create_engine(url).begin() as connection:
-        connection.execute(sa.text("CREATE TABLE capacity (series TEXT, timestamp TEXT)"))
+        connection.execute(sa.text('CREATE TABLE capacity (series TEXT, "timestamp" TEXT)'))
     with pytest.raises(DataError) as error:
         write_forecast(forecasts("2026-12-03", [1.0], "v1"), url, "capacity")
     assert str(error.value) == "data error: table capacity has no column forecast; it was not made for forecasts"

@@ -51,8 +51,8 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_classification_and_regression_records_round_trip_exactly(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "log.db")
+def test_classification_and_regression_records_round_trip_exactly(database: str) -> None:
+    url = database
     classified = penguin(
         "req-1",
         features={
@@ -126,8 +126,8 @@ def test_flush_commits_everything_written_before_it_without_waiting_for_the_inte
         assert (log.written, count_predictions(url)) == (3, 3)
 
 
-def test_concurrent_writer_threads_lose_nothing(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "log.db")
+def test_concurrent_writer_threads_lose_nothing(database: str) -> None:
+    url = database
     threads, per_thread = 8, 250
 
     def serve(log: PredictionLog, worker: int) -> None:

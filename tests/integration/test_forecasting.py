@@ -51,7 +51,7 @@ tracking: {{uri: "sqlite:///{tmp_path / 'mlflow.db'}", experiment: capacity, mod
     return path
 
 
-def test_train_then_forecast_every_queue_into_a_keyed_table_twice(tmp_path: Path) -> None:
+def test_train_then_forecast_every_queue_into_a_keyed_table_twice(tmp_path: Path, postgres_url: str) -> None:
     config = config_file(tmp_path)
     trained = run_use_case("modelling_historic_data_local", "--config", str(config), "--no-progress", timeout=240)
     assert trained.returncode == 0, trained.stderr
@@ -71,6 +71,17 @@ def test_train_then_forecast_every_queue_into_a_keyed_table_twice(tmp_path: Path
     assert [(series, count, first[:10], last[:10]) for series, count, first, last in rows] == [
         ("DEFAULT", 10, "2026-04-11", "2026-04-20"),
         ("LLAP", 10, "2026-04-11", "2026-04-20"),
+    ]
+    for horizon in ("10", "12"):  # the same on a real PostgreSQL server: the rerun replaces its 20 keys
+        forecast = run_use_case(
+            "forecasting_historic_data_local", "--config", str(config), "--horizon", horizon, "--output", postgres_url, "--table", "capacity"
+        )
+        assert forecast.returncode == 0, forecast.stderr
+    with sa.create_engine(postgres_url).connect() as connection:
+        rows = connection.execute(sa.text('SELECT series, count(*), min("timestamp"), max("timestamp") FROM capacity GROUP BY series ORDER BY 1')).all()
+    assert [(series, count, str(first), str(last)) for series, count, first, last in rows] == [
+        ("DEFAULT", 12, "2026-04-11 00:00:00", "2026-04-22 00:00:00"),
+        ("LLAP", 12, "2026-04-11 00:00:00", "2026-04-22 00:00:00"),
     ]
 
     import mlflow
