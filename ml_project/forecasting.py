@@ -225,7 +225,7 @@ class Run:
 def prepared_run(config: Config) -> Run:
     """Validate and resample the table, check it holds the windows, and hold out each series' last horizon."""
     setting = Setting.of(config.forecast)
-    prepared = prepare(config)
+    prepared = prepare(config, "training_quarantine.csv")
     check_length(prepared.frame, config.forecast, setting.kept)
     check_metric(prepared, config)
     history, holdout = split_last(prepared.frame, config.forecast.horizon)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ml_project.config import Config, ConfigError, DataConfig, ForecastConfig
 from ml_project.ingestion import DataError, read_table, require_columns
-from ml_project.validation import ColumnSchema, InputSchema, ValidationResult, validate
+from ml_project.validation import ColumnSchema, InputSchema, ValidationResult, validate, warn_set_aside
 
 ID, TIME, VALUE = "unique_id", "ds", "y"
 logger = logging.getLogger(__name__)
@@ -62,13 +62,16 @@ def raw_schema(data: DataConfig, missing_values: list[str]) -> InputSchema:
     return InputSchema(columns=columns, target=data.target, task="forecasting", missing_values=missing_values)
 
 
-def _parse_time(table: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
-    """With data.time_format, the time column parsed by it; text it does not fit stays as is (and is refused)."""
+def _parse_time(table: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """With data.time_format, the time column parsed by it, and which present values it does not fit
+    (refused in `read_series`, never parsed some other way)."""
     assert data.time_column is not None
     if data.time_format is None:
-        return table
-    parsed = pd.to_datetime(table[data.time_column], format=data.time_format, errors="coerce")
-    return table.assign(**{data.time_column: parsed.astype(object).where(parsed.notna(), table[data.time_column])})
+        return table, pd.Series(False, index=table.index)
+    text = table[data.time_column]
+    parsed = pd.to_datetime(text, format=data.time_format, errors="coerce")
+    unmatched = parsed.isna() & text.notna()
+    return table.assign(**{data.time_column: parsed.astype(object).where(parsed.notna(), text)}), unmatched
 
 
 def read_series(config: Config) -> ValidationResult:
@@ -79,10 +82,31 @@ def read_series(config: Config) -> ValidationResult:
     require_columns(table.columns, data.forecast_columns, data.path)
     if table.empty:
         raise DataError(f"data error: {data.path} has no rows")
-    result = validate(_parse_time(table, data), raw_schema(data, spelt), with_target=True, source=data.path)
+    parsed, unmatched = _parse_time(table, data)
+    result = validate(parsed, raw_schema(data, spelt), with_target=True, source=data.path)
+    result = _refuse_unmatched(result, table, unmatched, data)
     if result.valid.empty:
         raise DataError(f"data error: {data.path} has no valid row left after validation (see the quarantine reasons)")
     return result
+
+
+def _refuse_unmatched(result: ValidationResult, table: pd.DataFrame, unmatched: pd.Series, data: DataConfig) -> ValidationResult:
+    """Rows whose time does not fit data.time_format are quarantined with that reason (once per row)."""
+    assert data.time_column is not None
+    time_lines = result.quarantine["column"] == data.time_column
+    rows = unmatched[unmatched].index.difference(pd.Index(result.quarantine.loc[time_lines, "row"]))
+    if rows.empty:
+        return result
+    lines = pd.DataFrame(
+        {
+            "row": rows.to_numpy(),
+            "column": data.time_column,
+            "value": table.loc[rows, data.time_column].astype(str).to_numpy(),
+            "reason": f"does not match data.time_format {data.time_format!r}",
+        }
+    )
+    quarantine = pd.concat([result.quarantine, lines], ignore_index=True).sort_values(["row", "column"], kind="stable", ignore_index=True)
+    return ValidationResult(valid=result.valid.drop(index=rows, errors="ignore"), quarantine=quarantine)
 
 
 def to_long(valid: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
@@ -148,13 +172,11 @@ def check_length(frame: pd.DataFrame, forecast: ForecastConfig, needed_history: 
         )
 
 
-def prepare(config: Config) -> Prepared:
-    """The forecasting table, validated and regular (see the module docstring)."""
+def prepare(config: Config, quarantine_file: str | None = None) -> Prepared:
+    """The forecasting table, validated and regular (see the module docstring); `quarantine_file` is where
+    the run lists the rows set aside (the modelling run's training_quarantine.csv), for the warning."""
     raw = read_series(config)
-    if len(raw.quarantine):
-        top = raw.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
-        reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())
-        logger.warning("%d rows set aside, most often for %s; each is listed in training_quarantine.csv", raw.quarantined_rows, reasons)
+    warn_set_aside(raw, quarantine_file)
     frame, report = regular(to_long(raw.valid, config.data), config.forecast)
     for line in report.lines(config.forecast):
         logger.info(line)

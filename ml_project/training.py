@@ -36,7 +36,14 @@ from ml_project.config import Config
 from ml_project.ingestion import load_modelling_data
 from ml_project.modelling import SCORERS, ModellingResult, check_feasible, search, split_features_target, split_holdout
 from ml_project.promotion import Decision, load_champion, read_decisions
-from ml_project.validation import ValidationResult, infer_schema, schema_from_config, validate, validate_engineered
+from ml_project.validation import (
+    ValidationResult,
+    infer_schema,
+    schema_from_config,
+    validate,
+    validate_engineered,
+    warn_set_aside,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +129,7 @@ def validated(config: Config) -> ValidationResult:
     spelt = config.validation.missing_values
     table = load_modelling_data(data, spelt)
     raw = validate(table, schema_from_config(data, spelt), with_target=True, source=data.path)
-    if len(raw.quarantine):
-        top = raw.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
-        reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())
-        logger.warning("%d rows set aside, most often for %s; each is listed in training_quarantine.csv", raw.quarantined_rows, reasons)
+    warn_set_aside(raw, "training_quarantine.csv")
     check_feasible(raw.valid[data.target], data, config.modelling)
     return raw
 

@@ -10,6 +10,7 @@ the offending value and the reason.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml_project import column_rules as rules
 from ml_project.config import DataConfig, ValidationConfig
 from ml_project.ingestion import require_columns
+
+logger = logging.getLogger(__name__)
 
 QUARANTINE_COLUMNS = ["row", "column", "value", "reason"]
 ColumnKind = Literal["numerical", "categorical", "datetime"]
@@ -326,13 +329,31 @@ def validate(frame: pd.DataFrame, schema: InputSchema, *, with_target: bool = Fa
                 )
             )
     quarantine = (
-        pd.concat(failures, ignore_index=True).sort_values(["row", "column"], kind="stable", ignore_index=True)
+        _once_per_cell(pd.concat(failures, ignore_index=True)).sort_values(["row", "column"], kind="stable", ignore_index=True)
         if failures
         else pd.DataFrame({name: pd.Series(dtype="int64" if name == "row" else object) for name in QUARANTINE_COLUMNS})
     )
     bad_rows = pd.Index(quarantine["row"].unique())
     valid = coerced.loc[~coerced.index.isin(bad_rows)]
     return ValidationResult(valid=valid, quarantine=quarantine)
+
+
+def warn_set_aside(result: ValidationResult, listed_in: str | None) -> None:
+    """One warning naming how many rows were set aside, the top three reasons, and where each is listed."""
+    if not len(result.quarantine):
+        return
+    top = result.quarantine.groupby(["column", "reason"]).size().sort_values(ascending=False, kind="stable").head(3)
+    reasons = "; ".join(f"{column}: {reason} ({count})" for (column, reason), count in top.items())
+    where = f"each is listed in {listed_in}" if listed_in else "this run leaves them out and writes no quarantine file"
+    logger.warning("%d rows set aside, most often for %s; %s", result.quarantined_rows, reasons, where)
+
+
+def _once_per_cell(lines: pd.DataFrame) -> pd.DataFrame:
+    """A cell refused for its value is not also reported missing (its refusal is what emptied it)."""
+    missing = (lines["reason"] == rules.MISSING).to_numpy()
+    refused = set(zip(lines["row"][~missing], lines["column"][~missing]))
+    echo = missing & np.array([cell in refused for cell in zip(lines["row"], lines["column"])], dtype=bool)
+    return lines[~echo]
 
 
 def validate_engineered(matrix: np.ndarray, rows: int) -> None:

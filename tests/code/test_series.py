@@ -97,10 +97,8 @@ def test_prepare_quarantines_bad_rows_with_their_reason_and_keeps_the_rest(tmp_p
     prepared = prepare(forecasting_config(tmp_path, table))
     # A required column's refused value is also reported as the missing value it leaves (as for every task's target).
     assert prepared.raw.quarantine[["row", "column", "value", "reason"]].values.tolist() == [
-        [1, "value", "x", "expected a finite number"],
-        [1, "value", "nan", "missing value"],
+        [1, "value", "x", "expected a finite number"],  # refused once: not also "missing value"
         [2, "when", "yesterday", "expected a date/time"],
-        [2, "when", "nan", "missing value"],
         [5, "queue", "nan", "missing value"],
     ]
     assert prepared.frame[[ID, VALUE]].values.tolist() == [["DEFAULT", 4.0], ["DEFAULT", 5.0], ["LLAP", 1.0]]
@@ -113,3 +111,15 @@ def test_the_time_column_in_an_explicit_format_and_without_a_series_column(tmp_p
     ))
     assert prepared.frame[ID].unique().tolist() == ["value"]  # one series, named after the target
     assert prepared.frame[TIME].astype(str).tolist() == ["2026-01-01 00:00:00", "2026-01-01 01:00:00", "2026-01-01 02:00:00"]
+
+
+def test_a_time_that_does_not_fit_data_time_format_is_refused_not_parsed_another_way(tmp_path: Path) -> None:
+    """2026-01-01 03:00 is a time pandas reads, but not in the configured format: quarantined with that reason."""
+    table = pd.DataFrame({"when": ["01.01.2026 00h", "01.01.2026 01h", "2026-01-01 03:00", "01.01.2026 02h", "soon"], "value": [1.0, 2.0, 9.0, 3.0, 4.0]})
+    base = forecasting_config(tmp_path, table, series=False, frequency="1h")
+    prepared = prepare(base.model_copy(update={"data": base.data.model_copy(update={"time_format": "%d.%m.%Y %Hh"})}))
+    assert prepared.raw.quarantine.values.tolist() == [
+        [2, "when", "2026-01-01 03:00", "does not match data.time_format '%d.%m.%Y %Hh'"],
+        [4, "when", "soon", "expected a date/time"],
+    ]
+    assert prepared.frame[VALUE].tolist() == [1.0, 2.0, 3.0]

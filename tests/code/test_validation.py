@@ -9,7 +9,14 @@ import pytest
 from ml_project import column_rules as rules
 from ml_project.config import ValidationConfig, load_config
 from ml_project.ingestion import DataError
-from ml_project.validation import InputSchema, infer_schema, schema_from_config, validate, validate_engineered
+from ml_project.validation import (
+    InputSchema,
+    infer_schema,
+    schema_from_config,
+    validate,
+    validate_engineered,
+    warn_set_aside,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,4 +127,20 @@ def test_timestamps_with_several_offsets_are_read_as_utc() -> None:
     stamps = pd.Series(["2010-03-01T00:00:00-08:00", "2010-04-01T00:00:00-07:00", "2010-04-02 05:00", "not a time"])
     assert coerce_datetime(stamps).astype(str).tolist() == [
         "2010-03-01 08:00:00", "2010-04-01 07:00:00", "2010-04-02 05:00:00", "NaT"
+    ]
+
+
+def test_a_refused_value_is_one_line_and_the_warning_says_where_rows_are_listed(schema: InputSchema, penguins: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
+    frame = penguins.head(3).copy()
+    frame["bill_length_mm"] = frame["bill_length_mm"].astype(object)
+    frame.loc[0, "bill_length_mm"] = "long"
+    result = validate(frame, schema)
+    assert result.quarantine[["row", "column", "value", "reason"]].values.tolist() == [[0, "bill_length_mm", "long", "expected a finite number"]]
+    with caplog.at_level("WARNING", logger="ml_project.validation"):
+        warn_set_aside(result, "training_quarantine.csv")
+        warn_set_aside(result, None)
+        warn_set_aside(validate(penguins.head(3).dropna(), schema), None)  # nothing set aside: no warning
+    assert [record.getMessage() for record in caplog.records] == [
+        "1 rows set aside, most often for bill_length_mm: expected a finite number (1); each is listed in training_quarantine.csv",
+        "1 rows set aside, most often for bill_length_mm: expected a finite number (1); this run leaves them out and writes no quarantine file",
     ]
