@@ -197,6 +197,11 @@ class ForecastConfig(StrictModel):
     differences: list[int] = Field(
         default_factory=lambda: [1], description="ML candidates learn the target differenced at these lags; [] for none."
     )
+    scaling: Literal["none", "standard"] = Field(
+        default="none",
+        description="standard: ML candidates learn each series standardised by its own mean and deviation "
+        "(after the differences), so one global model fits series of any level; none: as they are.",
+    )
     holidays: str | None = Field(default=None, description="Country code (US, DE, ...) for the holiday feature.")
     interval: float = Field(default=0.9, gt=0.0, lt=1.0, description="Coverage of forecast_lower..forecast_upper.")
 

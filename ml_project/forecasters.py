@@ -47,6 +47,7 @@ class Setting:
     calendar: tuple[Callable[[pd.DatetimeIndex], Any], ...]
     seasons: tuple[int, ...]  # MSTL's: a day and a week for sub-daily data, else the one season
     differences: tuple[int, ...] = (1,)
+    scaling: str = "none"  # forecast.scaling
 
     @property
     def needed(self) -> int:
@@ -65,7 +66,8 @@ class Setting:
         period = period_of(forecast.frequency)
         seasons = (season, 7 * season) if period is not None and period < DAY and season * period == DAY else (season,)
         calendar = tuple(calendar_features(forecast))
-        return cls(forecast.frequency, season, lag_plan(forecast), calendar, seasons, tuple(forecast.differences))
+        plan = lag_plan(forecast)
+        return cls(forecast.frequency, season, plan, calendar, seasons, tuple(forecast.differences), forecast.scaling)
 
 
 @dataclass(frozen=True)
@@ -122,21 +124,25 @@ FORECASTERS: dict[str, Candidate] = {
 
 def ml_engine(algorithm: str, estimator: Any, setting: Setting) -> Any:
     """mlforecast's global model over every series: lags, a rolling mean of the last season, calendar parts,
-    learning the target differenced at `forecast.differences` (mlforecast undoes it in every forecast)."""
+    learning the target differenced at `forecast.differences` and, with `forecast.scaling: standard`, each
+    series standardised by its own mean and deviation (mlforecast undoes both in every forecast)."""
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
-    from mlforecast.target_transforms import Differences
+    from mlforecast.target_transforms import Differences, LocalStandardScaler
 
     calendar = list(setting.calendar)
     if FORECASTERS[algorithm].calendar == "repeating":
         calendar = [part for part in calendar if getattr(part, "__name__", "") in REPEATING]
+    transforms: list[Any] = [Differences(list(setting.differences))] if setting.differences else []
+    if setting.scaling == "standard":
+        transforms.append(LocalStandardScaler())
     return MLForecast(
         models={OUTPUT: estimator},
         freq=setting.frequency,
         lags=list(setting.plan.lags),
         lag_transforms={1: [RollingMean(window_size=setting.plan.rolling_window)]},
         date_features=calendar,
-        target_transforms=[Differences(list(setting.differences))] if setting.differences else None,
+        target_transforms=transforms or None,
         num_threads=1,
     )
 

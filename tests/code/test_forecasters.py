@@ -145,3 +145,18 @@ def test_an_exogenous_column_known_in_the_future_is_read_from_the_future_frame()
     with pytest.raises(DataError) as error:
         forecaster.forecast(5)
     assert str(error.value) == "data error: the model uses exogenous columns (promo): give their values for the next 5 periods of every series"
+
+
+def test_standard_scaling_lets_one_global_model_forecast_a_series_at_any_level() -> None:
+    """B is A times 1000. Standardised per series (after differencing) they are the same series, so the
+    global model's forecast of B is exactly 1000 times its forecast of A; unscaled, B's level dominates."""
+    base = daily_series({"A": 80})
+    frame = pd.concat([base, base.assign(**{ID: "B", VALUE: base[VALUE] * 1000})], ignore_index=True)
+    scaled = Setting.of(ForecastConfig(frequency="1D", horizon=5, scaling="standard"))
+    forecast = fit("ridge", {"alpha": 1.0}, 0, scaled, frame).forecast(5)
+    a, b = (forecast.loc[forecast[ID] == name, OUTPUT].to_numpy() for name in ("A", "B"))
+    np.testing.assert_allclose(b, 1000 * a, rtol=1e-9)
+    plain = fit("ridge", {"alpha": 1.0}, 0, Setting.of(ForecastConfig(frequency="1D", horizon=5)), frame).forecast(5)
+    a, b = (plain.loc[plain[ID] == name, OUTPUT].to_numpy() for name in ("A", "B"))
+    assert np.abs(b / a - 1000).max() > 1
+    assert (scaled.scaling, DAILY.scaling) == ("standard", "none")
