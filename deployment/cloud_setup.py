@@ -1,9 +1,12 @@
 """Assemble a ready-to-ship folder for one deployment target: ./executables/cloud_setup.sh TARGET [flags]
 
 TARGET is one of: docker, heroku, google_app_engine, google_cloud_function, aws_lambda, sagemaker.
+The bundle may be a classification or regression model (POST /predict) or a forecasting one (POST /forecast:
+docker and aws_lambda only; see `Target.forecasting`).
 The folder (default <paths.output>/deployment/<TARGET>/) holds:
   model/             the verified model bundle (--model: champion by default, latest, or a folder)
-  requirements.txt   the runtime packages only, hash-pinned from Pipfile.lock (no mlflow, evidently, optuna, pytest)
+  requirements.txt   the runtime packages only, hash-pinned from Pipfile.lock (no mlflow, evidently, optuna, pytest);
+                     a forecasting bundle's also has mlforecast and statsforecast (deployment/requirements-forecasting.in)
   ml_project/, deployment/   the code the service runs (deployment/app.py and its routers, deployment/run_deployed.py)
   deployment.json    what was assembled: target, model, service settings
   <target files>     rendered from deployment/<TARGET>/ (Dockerfile, Procfile, app.yaml, main.py, main.tf, ...)
@@ -47,6 +50,17 @@ TEMPLATES = PROJECT_ROOT / "deployment"
 LOCK_FILE = PROJECT_ROOT / "Pipfile.lock"
 # Never in a deployed folder: training, tracking, monitoring and test tools.
 FORBIDDEN = ("mlflow", "mlflow-skinny", "mlflow-tracing", "evidently", "optuna", "pandera", "pytest", "mypy")
+# The runtime roots a forecasting bundle adds to deployment/requirements.in (its pickled MLForecast or StatsForecast).
+FORECASTING_ROOTS = TEMPLATES / "requirements-forecasting.in"
+# Dependencies a package declares that a deployed folder leaves out, each with why serving never imports it.
+# Only these edges are cut: the same package needed by anything else is still refused (FORBIDDEN).
+LEFT_OUT: dict[tuple[str, str], str] = {
+    ("mlforecast", "optuna"): "only mlforecast.auto (hyperparameter search) imports it; the served forecaster never does",
+}
+# How pip installs a folder's requirements.txt: --no-deps when a dependency was left out (LEFT_OUT), since pip
+# would otherwise resolve it and refuse it as unpinned in hash-checking mode. The pinned closure is complete.
+PIP_FLAGS = "--require-hashes"
+PIP_FLAGS_LEFT_OUT = "--require-hashes --no-deps"
 # The shipped code: the service and what it imports, plus ml_project (the pickled pipeline refers to it).
 RUNTIME_MODULES = (
     "__init__.py",
@@ -78,6 +92,7 @@ class Target:
     commands: tuple[str, ...]  # jinja2 templates over `placeholders`, like the target's files
     then: str = ""
     options: tuple[tuple[str, str], ...] = ()  # optional variables with their defaults
+    forecasting: str = ""  # why a forecasting bundle cannot ship to this target ("" = it can)
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,12 @@ PUSH_ONCE = (
     ' && docker push "$REPOSITORY:{{image_tag}}"; fi'
 )
 
+# A platform that installs requirements.txt with its own `pip install -r` cannot be told --no-deps from the folder.
+OWN_PIP = (
+    "its build runs its own `pip install -r requirements.txt`, which cannot be given --no-deps and so would fetch optuna "
+    "(mlforecast declares it; a deployed folder leaves it out)"
+)
+
 TARGETS: dict[str, Target] = {
     "docker": Target(
         summary="a Docker image: multi-stage build, slim runtime, non-root, HEALTHCHECK on /health",
@@ -122,6 +143,7 @@ TARGETS: dict[str, Target] = {
             "git push --force heroku main",
         ),
         then='curl "$(heroku info -s -a "$HEROKU_APP" | sed -n s/^web_url=//p)health"',
+        forecasting=OWN_PIP,
     ),
     "google_app_engine": Target(
         summary="an App Engine standard service: app.yaml with the service's entrypoint",
@@ -129,6 +151,7 @@ TARGETS: dict[str, Target] = {
         tools=("gcloud",),
         commands=('gcloud app deploy app.yaml --project "$GOOGLE_CLOUD_PROJECT" --version {{gae_version}} --quiet',),
         then="curl \"https://$(gcloud app describe --project \"$GOOGLE_CLOUD_PROJECT\" --format='value(defaultHostname)')/health\"",
+        forecasting=OWN_PIP,
     ),
     "google_cloud_function": Target(
         summary="a Cloud Function (2nd gen): main.py entry point `predict`, function.zip, Terraform main.tf",
@@ -142,6 +165,7 @@ TARGETS: dict[str, Target] = {
             'terraform apply -var "project=$GOOGLE_CLOUD_PROJECT" -var "region=$GOOGLE_CLOUD_REGION"',
         ),
         then='curl -H "Authorization: bearer $(gcloud auth print-identity-token)" "$(terraform output -raw url)/health"',
+        forecasting=OWN_PIP,
     ),
     "aws_lambda": Target(
         summary="a container-image AWS Lambda (Mangum) behind an API Gateway HTTP API, Terraform main.tf",
@@ -189,6 +213,7 @@ TARGETS: dict[str, Target] = {
             " --endpoint-config-name {{service_name}}-{{image_tag}}; fi",
         ),
         then="aws sagemaker wait endpoint-in-service --region \"$AWS_REGION\" --endpoint-name {{service_name}}",
+        forecasting="SageMaker calls GET /ping and POST /invocations with records to score, and a forecast has no records",
     ),
 }
 
@@ -236,16 +261,24 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _roots_of(file: Path) -> list[tuple[str, str]]:
+    roots = []
+    if file.exists():
+        for line in file.read_text().splitlines():
+            text = line.split("#", 1)[0].strip()
+            if text:
+                roots.append((text, str(file.relative_to(PROJECT_ROOT))))
+    return roots
+
+
 def read_roots(target: str) -> list[tuple[str, str]]:
     """The runtime packages asked for, each with the file that asks: deployment/requirements.in and the target's own."""
-    roots = []
-    for file in (TEMPLATES / "requirements.in", TEMPLATES / target / "requirements.in"):
-        if file.exists():
-            for line in file.read_text().splitlines():
-                text = line.split("#", 1)[0].strip()
-                if text:
-                    roots.append((text, str(file.relative_to(PROJECT_ROOT))))
-    return roots
+    return _roots_of(TEMPLATES / "requirements.in") + _roots_of(TEMPLATES / target / "requirements.in")
+
+
+def forecasting_roots() -> list[tuple[str, str]]:
+    """What a forecasting bundle adds: deployment/requirements-forecasting.in."""
+    return _roots_of(FORECASTING_ROOTS)
 
 
 def target_environment(lock_file: Path = LOCK_FILE) -> dict[str, str]:
@@ -264,12 +297,13 @@ def target_environment(lock_file: Path = LOCK_FILE) -> dict[str, str]:
     }
 
 
-def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin, ...]:
+def runtime_requirements(target: str, lock_file: Path = LOCK_FILE, forecasting: bool = False) -> tuple[Pin, ...]:
     """Every package the target's runtime roots need (walked through installed metadata), pinned from the lock.
 
-    Markers are evaluated for the platforms (`target_environment`: x86_64 Linux, the locked Python)
-    with the extras asked for. A package missing from the lock's default section, installed at
-    another version than locked, or among FORBIDDEN stops the assembly with one line.
+    `forecasting` adds the forecasting roots (`forecasting_roots`). Markers are evaluated for the platforms
+    (`target_environment`: x86_64 Linux, the locked Python) with the extras asked for. A dependency in
+    LEFT_OUT is not followed. A package missing from the lock's default section, installed at another
+    version than locked, or among FORBIDDEN stops the assembly with one line.
     """
     from packaging.requirements import InvalidRequirement, Requirement
 
@@ -277,7 +311,7 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
     environment = target_environment(lock_file)
     extras_of: dict[str, set[str]] = {}
     pending = []
-    for text, file in read_roots(target):
+    for text, file in read_roots(target) + (forecasting_roots() if forecasting else []):
         try:
             root = Requirement(text)
         except InvalidRequirement as error:
@@ -304,6 +338,8 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
             raise ConfigError(f"cloud_setup: {name} is locked but not installed; run ./executables/run.sh once") from None
         for text in distribution.requires or []:
             dependency = Requirement(text)
+            if (name, _canonical(dependency.name)) in LEFT_OUT:
+                continue
             if dependency.marker is None or any(
                 dependency.marker.evaluate({**environment, "extra": extra}) for extra in [*sorted(extras_of[name]), ""]
             ):
@@ -321,14 +357,30 @@ def runtime_requirements(target: str, lock_file: Path = LOCK_FILE) -> tuple[Pin,
     return tuple(pins)
 
 
-def requirements_text(target: str, pins: tuple[Pin, ...], lock_file: Path = LOCK_FILE) -> str:
+def left_out(pins: tuple[Pin, ...]) -> list[tuple[str, str, str]]:
+    """The LEFT_OUT dependencies of these pins: (package, dependency, why serving never needs it)."""
+    names = {pin.name for pin in pins}
+    return [(package, dependency, why) for (package, dependency), why in LEFT_OUT.items() if package in names]
+
+
+def pip_flags(pins: tuple[Pin, ...]) -> str:
+    """The flags a folder's requirements.txt is installed with (PIP_FLAGS_LEFT_OUT once a dependency is left out)."""
+    return PIP_FLAGS_LEFT_OUT if left_out(pins) else PIP_FLAGS
+
+
+def requirements_text(target: str, pins: tuple[Pin, ...], lock_file: Path = LOCK_FILE, forecasting: bool = False) -> str:
     lock_hash = _lock(lock_file)["_meta"]["hash"]["sha256"]
     head = (
         f"# Runtime requirements of the {target} deployment, exported by executables/cloud_setup.sh from\n"
         f"# Pipfile.lock (sha256 {lock_hash[:12]}): deployment/requirements.in"
         + (f" + deployment/{target}/requirements.in" if (TEMPLATES / target / "requirements.in").exists() else "")
+        + (f" + {FORECASTING_ROOTS.relative_to(PROJECT_ROOT)}" if forecasting else "")
         + "\n# and everything they need, nothing else (no mlflow, evidently, optuna or test tools).\n"
     )
+    for package, dependency, why in left_out(pins):
+        head += f"# {dependency} is left out although {package} declares it: {why}.\n"
+    if left_out(pins):
+        head += f"# This list is complete: install it with pip install {pip_flags(pins)} -r requirements.txt\n"
     return head + "".join(pin.line() + "\n" for pin in pins)
 
 
@@ -359,7 +411,9 @@ def content_id(folder: Path, names: tuple[str, ...], settings: dict[str, object]
     return digest.hexdigest()[:12]
 
 
-def placeholders(bundle: Bundle, target: str, content: str, lock_file: Path = LOCK_FILE) -> dict[str, str]:
+def placeholders(
+    bundle: Bundle, target: str, content: str, lock_file: Path = LOCK_FILE, pins: tuple[Pin, ...] = ()
+) -> dict[str, str]:
     version = python_version(lock_file)
     return {
         "target": target,
@@ -371,6 +425,7 @@ def placeholders(bundle: Bundle, target: str, content: str, lock_file: Path = LO
         "gae_version": slug(f"v{bundle.version}"),
         "python_version": version,
         "python_tag": version.replace(".", ""),
+        "pip_flags": pip_flags(pins),
     }
 
 
@@ -517,10 +572,11 @@ def _fill_staging(
     _copy_serving_files(bundle.path, staging / "model")
     load_bundle(staging / "model", serving=True)
     _copy_code(staging)
-    (staging / "requirements.txt").write_text(requirements_text(target, pins))
+    forecasting = bundle.schema.task == "forecasting"
+    (staging / "requirements.txt").write_text(requirements_text(target, pins, forecasting=forecasting))
     settings = config.service.model_dump(exclude={"url", "host"})
     content = content_id(staging, ("model", "ml_project", "deployment", "requirements.txt"), settings, TEMPLATES / target)
-    values = placeholders(bundle, target, content)
+    values = placeholders(bundle, target, content, pins=pins)
     deployment = _deployment_record(target, bundle, served_as, config, values)
     (staging / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2) + "\n")
     _render_templates(staging, target, values)
@@ -555,8 +611,15 @@ def _swap_in(staging: Path, out: Path) -> None:
 
 def assemble(target: str, bundle: Bundle, served_as: str, out: Path, config: Config) -> Assembly:
     """Build the folder next to `out`, verify the copied bundle, then swap it in."""
+    forecasting = bundle.schema.task == "forecasting"
+    if forecasting and TARGETS[target].forecasting:
+        can = [name for name, spec in TARGETS.items() if not spec.forecasting]
+        raise ConfigError(
+            f"cloud_setup: {target} cannot ship a forecasting bundle ({bundle.model_name} {bundle.version}): "
+            f"{TARGETS[target].forecasting}; assemble {', '.join(can[:-1])} or {can[-1]} instead"
+        )
     _check_out_folder(out, bundle)
-    pins = runtime_requirements(target)
+    pins = runtime_requirements(target, forecasting=forecasting)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.assembling-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -595,7 +658,7 @@ def next_steps(assembly: Assembly) -> str:
 
 def main(config: Config, args: argparse.Namespace) -> int:
     target = args.target
-    bundle = load_model(config, args.model or "champion")
+    bundle = load_model(config, args.model or "champion", forecasting=None)  # /predict or /forecast: both ship
     served_as = str(args.model or "champion")
     served_as = served_as if served_as in ("champion", "latest") else "path"
     out = (args.out or config.paths.output / "deployment" / target).resolve()

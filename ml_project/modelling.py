@@ -21,7 +21,6 @@ from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, cro
 from sklearn.pipeline import Pipeline
 
 from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig, greater_is_better
-from ml_project.evaluation import available_metrics
 from ml_project.ingestion import DataError
 from ml_project.preprocessing import Encoding, build_preprocessor
 
@@ -218,6 +217,10 @@ def search(
     shows the baseline ("no skill") next to the real candidates.
     """
     import optuna
+
+    # matplotlib, through evaluation: only here, so unpickling a forecaster (forecasters imports
+    # SEARCH_SPACES from this module) needs none of it in a deployed folder
+    from ml_project.evaluation import available_metrics
 
     if modelling.metric not in available_metrics(data.task, y):
         raise ConfigError(

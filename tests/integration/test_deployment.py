@@ -27,10 +27,12 @@ import yaml
 from deployment.cloud_setup import FORBIDDEN, TARGETS, runtime_requirements
 from ml_project.artifacts import load_bundle
 from ml_project.config import ConfigError
+from ml_project.forecasters import OUTPUT
 from ml_project.prediction import predict_frame
 from ml_project.prediction_log import count_predictions
 
 from .. import runtime_env
+from ..code.test_cloud_setup import train_forecaster
 from ..code.test_online_scoring import RECORD
 from ..conftest import ROOT, Server, free_port, output_overrides, run_use_case
 
@@ -561,6 +563,70 @@ def test_sagemaker_serve_answers_ping_and_invocations_in_csv_and_json(assembled,
         members = set(archive.getnames())
     assert {"manifest.json", "pipeline.joblib", "schema.json"} <= members  # unpacked into /opt/ml/model
     assert "model.tar.gz" in (folder / ".dockerignore").read_text().splitlines()
+
+
+# --- a forecasting bundle: the docker image's CMD and the Lambda handler answer POST /forecast ----
+
+
+@pytest.fixture(scope="module")
+def forecasting(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """The queues forecaster (tests/code/test_forecasting.py) assembled for the targets that ship one."""
+    bundle = train_forecaster(tmp_path_factory.mktemp("forecaster"))
+    out = tmp_path_factory.mktemp("forecast_deployments")
+    for target in ("docker", "aws_lambda"):
+        done = cloud_setup(target, "--model", str(bundle.path), "--out", str(out / target))
+        assert done.returncode == 0, done.stderr
+    return {target: out / target for target in ("docker", "aws_lambda")}
+
+
+def test_a_forecasting_docker_folder_serves_post_forecast_with_its_runtime_packages_only(forecasting, runtime_python) -> None:  # type: ignore[no-untyped-def]
+    folder = forecasting["docker"]
+    lines = (folder / "Dockerfile").read_text().splitlines()
+    command = json.loads(next(line for line in lines if line.startswith("CMD ")).split(" ", 1)[1])
+    check = json.loads(next(line for line in lines if line.startswith("HEALTHCHECK ")).split(" CMD ", 1)[1])
+    python = runtime_python(folder)  # mlforecast and statsforecast, no optuna: --no-deps installs exactly this
+    assert "optuna" not in runtime_env.requirement_names(folder / "requirements.txt")
+    server = _start(folder, command, python, ML_PROJECT_PREDICTION_LOG_URL="off")
+    try:
+        response = httpx.post(f"{server.url}/forecast", json={"horizon": 3}, timeout=30)
+        info = httpx.get(f"{server.url}/model", timeout=10).json()
+        missing = httpx.post(f"{server.url}/predict", json=RECORD, timeout=10)
+        probe = subprocess.run(check, cwd=folder, env=runtime_env.environment(python, PORT=str(server.port)), capture_output=True, text=True)
+    finally:
+        assert server.stop() == 0
+    assert response.status_code == 200, response.text
+    rows = response.json()["forecasts"]
+    days = ["2026-04-01T00:00:00", "2026-04-02T00:00:00", "2026-04-03T00:00:00"]
+    assert [(row["series"], row["timestamp"]) for row in rows] == [(name, day) for name in ("DEFAULT", "LLAP") for day in days]
+    expected = load_bundle(folder / "model", serving=True).pipeline.forecast(3)[OUTPUT].tolist()
+    assert [row["forecast"] for row in rows] == pytest.approx(expected, rel=1e-9)
+    assert all(row["forecast_lower"] < row["forecast"] < row["forecast_upper"] for row in rows)
+    assert (info["task"], info["forecast"]["series"], missing.status_code) == ("forecasting", ["DEFAULT", "LLAP"], 404)
+    assert (probe.returncode, probe.stdout.strip()) == (0, f"http://127.0.0.1:{server.port}/health: 200")
+
+
+def test_a_forecasting_lambda_handler_answers_post_forecast_without_importing_optuna(forecasting, runtime_python) -> None:  # type: ignore[no-untyped-def]
+    folder = forecasting["aws_lambda"]
+    event = json.loads(json.dumps(API_GATEWAY_V2))
+    event.update(rawPath="/forecast", body=json.dumps({"horizon": 2, "series": ["LLAP"]}))
+    event["requestContext"]["http"]["path"] = "/forecast"
+    script = (
+        "import json, sys, lambda_handler\n"
+        "answer = lambda_handler.handler(json.loads(sys.stdin.read()), None)\n"
+        "print(answer['statusCode'], [(row['series'], row['timestamp']) for row in json.loads(answer['body'])['forecasts']])\n"
+        "print(sorted(m for m in ('mlflow', 'optuna', 'evidently', 'pandera', 'matplotlib', 'mlforecast.auto') if m in sys.modules))\n"
+    )
+    run = subprocess.run(
+        ["python", "-c", script],
+        input=json.dumps(event), cwd=folder, capture_output=True, text=True, timeout=120,
+        env=runtime_env.environment(runtime_python(folder), ML_PROJECT_PREDICTION_LOG_URL="off"),
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "200 [('LLAP', '2026-04-01T00:00:00'), ('LLAP', '2026-04-02T00:00:00')]",
+        "[]",
+    ]
+    assert "RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.txt" in (folder / "Dockerfile").read_text()
 
 
 # --- kubernetes ----------------------------------------------------------------------------------
