@@ -6,11 +6,13 @@ Everything a stage needs to know comes from here; stages receive the sub-config 
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ml_project.column_rules import MISSING_VALUES
 from ml_project.errors import ConfigError
@@ -46,6 +48,14 @@ DEFAULT_ALGORITHMS = {
     "forecasting": ("seasonal_naive", "auto_ets", "ridge", "hist_gradient_boosting"),
 }
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def greater_is_better(metric: str) -> bool:
@@ -173,7 +183,38 @@ class ModellingConfig(StrictModel):
         description="random (stratified for classification) or latest: the most recent rows by the first datetime feature.",
     )
     seed: int = Field(default=42, ge=0, lt=2**32)
-    n_jobs: int = Field(default=1, ge=1, description="Parallel CV folds; 1 keeps runs cheap and reproducible.")
+    n_jobs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Folds fitted at once in a trial; null: every core. Each fold's estimator gets cores / n_jobs "
+        "threads (threadpoolctl), so cores are never oversubscribed.",
+    )
+    time_budget_s: float | None = Field(
+        default=None, gt=0, description="Wall-clock budget of the search in seconds; null: no limit (n_trials only)."
+    )
+    search_rows: int | None = Field(
+        default=None, ge=10, description="Search on a sample of at most this many modelling rows; the best is refit on all."
+    )
+    pruning: bool = Field(default=True, description="Prune hopeless trials fold by fold (Optuna's median rule).")
+    study_storage: str | None = Field(
+        default=None,
+        description="An Optuna RDB URL (sqlite:///..., postgresql+psycopg://...) that several processes share "
+        "(--join-study, --finish-study); null: the study lives in memory.",
+    )
+
+    @property
+    def jobs(self) -> int:
+        """n_jobs, with null resolved to the cores this process may use."""
+        return self.n_jobs if self.n_jobs is not None else available_cores()
+
+    @field_validator("study_storage")
+    @classmethod
+    def _storage_is_a_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(sqlite|postgresql|mysql)(\+\w+)?://", value):
+            raise ValueError(
+                f"modelling.study_storage = {value!r} is not an Optuna RDB URL: sqlite:///study.db or postgresql+psycopg://user@host/db"
+            )
+        return value
 
     @property
     def greater_is_better(self) -> bool:
@@ -406,6 +447,8 @@ class Config(StrictModel):
             raise ValueError("modelling.algorithms lists an algorithm more than once")
         if task == "forecasting":
             _check_forecast(self.forecast)
+            if self.modelling.study_storage is not None:
+                raise ValueError("modelling.study_storage is for classification and regression; a forecasting search runs in one process")
         return self
 
 
@@ -510,7 +553,7 @@ def _resolve_paths(values: dict[str, Any], root: Path) -> dict[str, Any]:
     paths = resolved.get("paths")
     if isinstance(paths, dict) and isinstance(paths.get("output"), str) and paths["output"].strip():
         resolved["paths"] = {**paths, "output": absolute(paths["output"])}
-    for section, key in (("tracking", "uri"), ("prediction_log", "url")):
+    for section, key in (("tracking", "uri"), ("prediction_log", "url"), ("modelling", "study_storage")):
         values_of = resolved.get(section)
         if isinstance(values_of, dict) and isinstance(values_of.get(key), str):
             uri = values_of[key]

@@ -107,7 +107,9 @@ def feature_importance_figure(importance: pd.Series) -> Figure:
 
 
 def leaderboard_figure(leaderboard: pd.DataFrame, metric: str, top: int = 15) -> Figure:
-    rows = leaderboard.head(top).iloc[::-1]
+    """The best `top` scored trials (a pruned trial has no score to draw)."""
+    scored = leaderboard[leaderboard["state"] == "complete"] if "state" in leaderboard else leaderboard
+    rows = scored.head(top).iloc[::-1]
     labels = [f"#{trial} {algorithm}" for trial, algorithm in zip(rows["trial"], rows["algorithm"])]
     figure = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
     axes = figure.subplots()

@@ -41,21 +41,25 @@ def read_table(
     query: str | None = None,
     text_columns: Iterable[str] = (),
     missing_values: Sequence[str] = MISSING_VALUES,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or parquet file, or the result of `query` on an SQLAlchemy URL.
 
     `text_columns` (the categorical features) are read as text, so codes such as '01' keep their form.
     A CSV cell is missing only when spelt as one of `missing_values` (validation.missing_values).
+    With `columns`, a file's other columns are never loaded (those of `columns` it lacks are left for
+    `require_columns` to name).
     """
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         return _read_sql(path, query)
     file = Path(str(path).removeprefix("file://"))
-    table_columns(file)
+    present = table_columns(file)
+    kept = None if columns is None else [name for name in present if name in set(columns)]
     with _readable(file):
         if _file_format(file) == ".csv":
-            text = {column: str for column in text_columns}
-            return pd.read_csv(file, low_memory=False, dtype=text, **_na(missing_values))
-        return pd.read_parquet(file)
+            text = {column: str for column in text_columns if kept is None or column in kept}
+            return pd.read_csv(file, low_memory=False, dtype=text, usecols=kept, **_na(missing_values))
+        return pd.read_parquet(file, columns=kept)
 
 
 def _read_sql(url: str, query: str | None) -> pd.DataFrame:
@@ -140,11 +144,11 @@ def require_columns(columns: Iterable[str], required: Iterable[str], source: str
 
 
 def load_modelling_data(config: DataConfig, missing_values: Sequence[str] = MISSING_VALUES) -> pd.DataFrame:
-    """The historic table with the configured features, target and id present."""
+    """The historic table's configured features, target and id (no other column is read from a file)."""
     # A class label is text: '1' must not become '1.0' because the column also holds a missing value.
     labels = [config.target] if config.task == "classification" else []
-    frame = read_table(config.path, config.query, [*config.features.categorical, *labels], missing_values)
     required = [*config.features.all, config.target] + ([config.id_column] if config.id_column else [])
+    frame = read_table(config.path, config.query, [*config.features.categorical, *labels], missing_values, columns=required)
     require_columns(frame.columns, required, config.path)
     if frame.empty:
         raise DataError(f"data error: {config.path} has no rows")

@@ -1,13 +1,12 @@
-"""Holdout split, candidate pipelines, and cross-validated hyperparameter search with a leaderboard."""
+"""Holdout split and the candidate pipelines: every algorithm a table's model may be, its defaults and
+the space its hyperparameters are searched in (the search itself is ml_project/search.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -17,10 +16,10 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, cross_validate, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig, greater_is_better
+from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
 from ml_project.ingestion import DataError
 from ml_project.preprocessing import Encoding, build_preprocessor
 
@@ -114,17 +113,6 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
 }
 
 
-@dataclass(frozen=True)
-class ModellingResult:
-    """What the search found: the ranked leaderboard and the best pipeline refit on all modelling rows."""
-
-    leaderboard: pd.DataFrame
-    algorithm: str
-    params: dict[str, Any]
-    pipeline: Pipeline
-    cv_metrics: dict[str, float]
-
-
 def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
     y = frame[data.target]
     if data.task == "classification":
@@ -181,99 +169,3 @@ def build_pipeline(
             ("model", spec.build(params, seed)),
         ]
     )
-
-
-def _folds(task: str, modelling: ModellingConfig) -> KFold | StratifiedKFold | TimeSeriesSplit:
-    """Shuffled (stratified) k-fold, or, with `holdout_split: latest`, folds in time order: each validation
-    fold lies after every row its model trained on (split_holdout returns the rows sorted by time)."""
-    if modelling.holdout_split == "latest":
-        return TimeSeriesSplit(n_splits=modelling.n_folds)
-    if task == "classification":
-        return StratifiedKFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)
-    return KFold(n_splits=modelling.n_folds, shuffle=True, random_state=modelling.seed)
-
-
-def _rank(leaderboard: pd.DataFrame, modelling: ModellingConfig) -> pd.DataFrame:
-    ranked = leaderboard.sort_values(
-        [f"mean_{modelling.metric}", "trial"], ascending=[not modelling.greater_is_better, True], kind="stable"
-    ).reset_index(drop=True)
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    return ranked
-
-
-def search(
-    X: pd.DataFrame,
-    y: pd.Series,
-    data: DataConfig,
-    preprocessing: PreprocessingConfig,
-    modelling: ModellingConfig,
-    progress: bool = True,
-) -> ModellingResult:
-    """Optuna TPE over algorithms and their parameters, each trial scored by k-fold CV.
-
-    Algorithms without hyperparameters (the baseline) are scored once, outside the study, so the
-    sampler never spends budget on them again; every other algorithm is tried first with its
-    defaults, then TPE takes the rest of the `n_trials` budget. The leaderboard therefore always
-    shows the baseline ("no skill") next to the real candidates.
-    """
-    import optuna
-
-    # matplotlib, through evaluation: only here, so unpickling a forecaster (forecasters imports
-    # SEARCH_SPACES from this module) needs none of it in a deployed folder
-    from ml_project.evaluation import available_metrics
-
-    if modelling.metric not in available_metrics(data.task, y):
-        raise ConfigError(
-            f"config error: modelling.metric = '{modelling.metric}' needs a strictly positive target; "
-            f"'{data.target}' has values <= 0"
-        )
-    metric_names = available_metrics(data.task, y)
-    scoring = {name: SCORERS[name] for name in metric_names}
-    folds = _folds(data.task, modelling)
-    rows: list[dict[str, Any]] = []
-
-    def score_candidate(algorithm: str, params: dict[str, Any]) -> float:
-        pipeline = build_pipeline(algorithm, params, data, preprocessing, modelling.seed)
-        scores = cross_validate(pipeline, X, y, cv=folds, scoring=scoring, n_jobs=modelling.n_jobs, error_score="raise")
-        row: dict[str, Any] = {"trial": len(rows), "algorithm": algorithm, "params": json.dumps(params, sort_keys=True)}
-        for name in metric_names:
-            values = scores[f"test_{name}"] * (1.0 if greater_is_better(name) else -1.0)  # sklearn negates the others
-            row[f"mean_{name}"] = float(np.mean(values))
-            row[f"std_{name}"] = float(np.std(values))
-        row["fit_time_s"] = float(np.sum(scores["fit_time"]))
-        rows.append(row)
-        return float(row[f"mean_{modelling.metric}"])
-
-    if modelling.n_trials < len(modelling.algorithms):
-        logger.warning(
-            "modelling.n_trials = %d is below the %d algorithms: only the first %d are tried",
-            modelling.n_trials, len(modelling.algorithms), modelling.n_trials,
-        )
-    candidates = modelling.algorithms[: modelling.n_trials]
-    fixed = [algorithm for algorithm in candidates if not SEARCH_SPACES[data.task][algorithm].defaults]
-    tuned = [algorithm for algorithm in modelling.algorithms if SEARCH_SPACES[data.task][algorithm].defaults]
-    for algorithm in fixed:
-        score_candidate(algorithm, {})
-    remaining = modelling.n_trials - len(rows)
-    if tuned and remaining > 0:
-
-        def objective(trial: Any) -> float:
-            algorithm = trial.suggest_categorical("algorithm", tuned)
-            return score_candidate(algorithm, SEARCH_SPACES[data.task][algorithm].sample(trial))
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            direction="maximize" if modelling.greater_is_better else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=modelling.seed),
-        )
-        for algorithm in [a for a in candidates if a in tuned]:
-            defaults = SEARCH_SPACES[data.task][algorithm].defaults
-            study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{k}": v for k, v in defaults.items()}})
-        study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
-
-    leaderboard = _rank(pd.DataFrame(rows), modelling)
-    best = leaderboard.iloc[0]
-    params = json.loads(best["params"])
-    pipeline = build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed).fit(X, y)
-    cv_metrics = {name: float(best[f"mean_{name}"]) for name in metric_names}
-    return ModellingResult(leaderboard, str(best["algorithm"]), params, pipeline, cv_metrics)

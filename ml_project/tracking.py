@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,12 @@ def log_modelling_run(
         mlflow.log_artifacts(str(bundle.path), artifact_path="bundle")
         for path in (reports or {}).values():
             mlflow.log_artifact(str(path), artifact_path="reports")
+        search = bundle.card.get("search") or {}
+        if search:
+            mlflow.set_tags({f"search.{key}": str(value) for key, value in search.items()})
+            mlflow.log_metrics({f"search_{key}": float(search[key]) for key in ("trials", "scored", "pruned", "search_s", "refit_s") if key in search})
+        if bundle.leaderboard is not None:
+            log_trials(mlflow, run.info.run_id, experiment_id, bundle.leaderboard, config.modelling.metric)
         if decision is not None:
             gate = {key: value for key, value in decision.as_dict().items() if key != "comparison"}
             mlflow.set_tags({f"gate.{key}": str(value) for key, value in gate.items()})
@@ -116,6 +123,37 @@ def log_modelling_run(
         register(mlflow, config.tracking.model_name, str(model_info.registered_model_version), bundle, decision)
         logger.info("MLflow run %s in experiment '%s' (%s)", run.info.run_id, config.tracking.experiment, config.tracking.uri)
         return str(run.info.run_id)
+
+
+def log_trials(mlflow: Any, parent: str, experiment_id: str, leaderboard: Any, metric: str) -> None:
+    """One child run per leaderboard row under the modelling run: its algorithm and parameters, the mean
+    metrics, the configured metric per finished fold (as steps) and whether it was scored or pruned, so
+    MLflow's compare view shows the whole search. Written in one batch per trial."""
+    import json
+    import math
+
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    for row in leaderboard.to_dict("records"):
+        child = client.create_run(
+            experiment_id,
+            tags={MLFLOW_PARENT_RUN_ID: parent, MLFLOW_RUN_NAME: f"trial-{row['trial']}"},
+        )
+        params = {"algorithm": row["algorithm"], **{f"model.{key}": value for key, value in json.loads(row["params"]).items()}}
+        metrics = [
+            Metric(name, float(value), now, 0)
+            for name, value in row.items()
+            if (name.startswith("mean_") or name.startswith("std_") or name == "fit_time_s") and not math.isnan(float(value))
+        ]
+        metrics += [Metric(f"fold_{metric}", float(value), now, step) for step, value in enumerate(json.loads(row.get("fold_scores") or "[]"))]
+        tags = [RunTag("trial.state", str(row.get("state", "complete"))), RunTag("trial.rank", str(row["rank"]))]
+        if row.get("pruned_because"):
+            tags.append(RunTag("trial.pruned_because", str(row["pruned_because"])))
+        client.log_batch(child.info.run_id, metrics=metrics, params=[Param(key, str(value)) for key, value in params.items()], tags=tags)
+        client.set_terminated(child.info.run_id, "KILLED" if row.get("state") == "pruned" else "FINISHED")
 
 
 def _logged_model(mlflow: Any, config: Config, bundle: Bundle) -> Any:

@@ -10,8 +10,10 @@ folder, released by the OS if the process dies).
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,10 +34,11 @@ from ml_project.artifacts import (
     save_bundle,
 )
 from ml_project.comparison import Comparison
-from ml_project.config import Config
+from ml_project.config import Config, ConfigError
 from ml_project.ingestion import load_modelling_data
-from ml_project.modelling import SCORERS, ModellingResult, check_feasible, search, split_features_target, split_holdout
+from ml_project.modelling import SCORERS, check_feasible, split_features_target, split_holdout
 from ml_project.promotion import Decision, load_champion, read_decisions
+from ml_project.search import Joined, Role, Searched, search, study_name
 from ml_project.validation import (
     ValidationResult,
     infer_schema,
@@ -67,12 +70,14 @@ class Unchanged(Exception):
 
 
 def train(
-    config: Config, progress: bool = True, force_promote: bool = False, skip_unchanged: bool = False
+    config: Config, progress: bool = True, force_promote: bool = False, skip_unchanged: bool = False, finish_study: bool = False
 ) -> ModellingReport:
     """The modelling run: validate → split → search → refit → evaluate → export → gate → track.
 
     With `skip_unchanged`, raises Unchanged before any trial when the latest bundle already holds
-    a model of these very modelling rows and modelling/preprocessing/validation settings.
+    a model of these very modelling rows and modelling/preprocessing/validation settings. With
+    `finish_study`, runs no trial: the leaderboard is built from the trials other processes added to
+    the shared study (`modelling.study_storage`, see `join_study`).
     """
     if config.data.task == "forecasting":
         return _forecasting_run(config, progress, force_promote, skip_unchanged)
@@ -84,10 +89,13 @@ def train(
         raise_if_unchanged(config, fingerprint["sha256"])
     model_dir = config.paths.models / config.tracking.model_name
     load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
-    X, y = split_features_target(modelling_rows, data)
-    result = search(X, y, data, config.preprocessing, config.modelling, progress=progress)
+    result = _searched(config, modelling_rows, fingerprint, progress, "finish" if finish_study else "all")
+    assert isinstance(result, Searched)
+    X, _ = split_features_target(modelling_rows, data)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
+    began = time.monotonic()
     holdout, plots = evaluated(config, result, holdout_rows)
+    result.summary["evaluation_s"] = round(time.monotonic() - began, 3)
     bundle = exported_bundle(config, result, raw, (modelling_rows, holdout_rows), fingerprint, holdout)
     tables = {
         "reference.parquet": modelling_rows[[*data.features.all, data.target]],
@@ -102,6 +110,24 @@ def train(
     save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
     gated = promotion.gate(config, save, holdout_rows, force_promote, publish)
     return ModellingReport(gated.bundle, raw.quarantined_rows, gated.published, gated.decision, gated.comparison, reports)
+
+
+def join_study(config: Config, progress: bool = True) -> Joined:
+    """Add trials to the shared study of this config and data (`--join-study`): no leaderboard, no bundle."""
+    if config.data.task == "forecasting":
+        raise ConfigError("config error: --join-study is for classification and regression; a forecasting search runs in one process")
+    raw = validated(config)
+    modelling_rows, _ = split_holdout(raw.valid, config.data, config.modelling)
+    fingerprint = fingerprint_frame(modelling_rows[[*config.data.features.all, config.data.target]])
+    joined = _searched(config, modelling_rows, fingerprint, progress, "join")
+    assert isinstance(joined, Joined)
+    return joined
+
+
+def _searched(config: Config, modelling_rows: pd.DataFrame, fingerprint: dict[str, Any], progress: bool, role: Role) -> Searched | Joined:
+    X, y = split_features_target(modelling_rows, config.data)
+    name = study_name(config.tracking.model_name, fingerprint["sha256"], config.modelling)
+    return search(X, y, config.data, config.preprocessing, config.modelling, progress=progress, role=role, name=name)
 
 
 def _forecasting_run(config: Config, progress: bool, force_promote: bool, skip_unchanged: bool) -> ModellingReport:
@@ -135,7 +161,7 @@ def validated(config: Config) -> ValidationResult:
 
 
 def evaluated(
-    config: Config, result: ModellingResult, holdout_rows: pd.DataFrame
+    config: Config, result: Searched, holdout_rows: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Holdout metrics of the refitted best pipeline, and the plots the bundle keeps."""
     data = config.data
@@ -156,7 +182,7 @@ def evaluated(
 
 def exported_bundle(
     config: Config,
-    result: ModellingResult,
+    result: Searched,
     raw: ValidationResult,
     rows: tuple[pd.DataFrame, pd.DataFrame],
     fingerprint: dict[str, Any],
@@ -175,8 +201,14 @@ def exported_bundle(
             config,
             result.algorithm,
             result.params,
-            {"modelling": len(modelling_rows), "holdout": len(holdout_rows), "quarantined": raw.quarantined_rows},
-        ),
+            {
+                "modelling": len(modelling_rows),
+                "search": int(result.summary.get("search_rows", len(modelling_rows))),
+                "holdout": len(holdout_rows),
+                "quarantined": raw.quarantined_rows,
+            },
+        )
+        | {"search": result.summary},
         versions=package_versions(),
         leaderboard=result.leaderboard,
     )
@@ -220,13 +252,14 @@ def raise_if_unchanged(config: Config, sha256: str) -> None:
 def print_report(report: ModellingReport, config: Config) -> None:
     bundle, metric = report.bundle, config.modelling.metric
     assert bundle.leaderboard is not None
+    top = min(10, len(bundle.leaderboard))
     windows = [name for name in bundle.leaderboard.columns if name.startswith(f"{metric}_window_")]
-    shown = ["rank", "trial", "algorithm", f"mean_{metric}", f"std_{metric}", *windows, "fit_time_s", "params"]
-    with pd.option_context("display.max_colwidth", 70, "display.width", 200, "display.precision", 4):
-        top = min(10, len(bundle.leaderboard))
-        how = "backtest" if windows else "CV"
-        print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by {how} {metric}):")
-        print(bundle.leaderboard[shown].head(10).to_string(index=False))
+    how = "backtest" if windows else "CV"
+    print(f"\nLeaderboard (top {top} of {len(bundle.leaderboard)} trials, ranked by {how} {metric}):")
+    print(leaderboard_text(bundle.leaderboard.head(10), metric))
+    search = bundle.card.get("search") or {}
+    if search:
+        print(search_line(search))
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
@@ -238,6 +271,47 @@ def print_report(report: ModellingReport, config: Config) -> None:
     if report.run_id:
         print(f"MLflow run {report.run_id}; open the UI with:")
         print(f"  ./executables/run.sh mlflow ui --backend-store-uri {config.tracking.uri}")
+
+
+WIDTH = 120  # the console leaderboard fits this many columns
+
+
+def leaderboard_text(board: pd.DataFrame, metric: str, width: int = WIDTH) -> str:
+    """The leaderboard as text of at most `width` columns: per-window scores while they fit, params cut short."""
+    from ml_project.search import short_params
+
+    windows = [name for name in board.columns if name.startswith(f"{metric}_window_")]
+    state = [name for name in ("state", "folds") if name in board.columns]
+    table = board.copy()
+    table["params"] = [short_params(json.loads(text), 200) for text in table["params"]]
+    while True:
+        shown = ["rank", "trial", "algorithm", *state, f"mean_{metric}", f"std_{metric}", *windows, "fit_time_s", "params"]
+        text = table[shown].to_string(index=False, float_format=lambda value: f"{value:.4f}", na_rep="-")
+        used = max(len(line) for line in text.splitlines())
+        if used <= width:
+            return text
+        if windows:  # each window's score is in leaderboard.csv
+            windows = windows[:-1]
+            continue
+        cut = max(10, int(table["params"].str.len().max()) - (used - width))
+        table["params"] = [value if len(value) <= cut else value[: cut - 1] + "…" for value in table["params"]]
+        if cut == 10:
+            return "\n".join(line[:width] for line in table[shown].to_string(index=False).splitlines())
+
+
+def search_line(search: dict[str, Any]) -> str:
+    """Trials run and pruned, the budget, the rows searched and the time of each stage."""
+    budget = search.get("budget_s")
+    parts = [f"{search['trials']} trials ({search['scored']} scored, {search['pruned']} pruned)"]
+    if budget is not None:
+        parts.append(f"budget {budget:.0f} s " + ("used up" if search.get("budget_exhausted") else "not reached"))
+    if search.get("search_rows") != search.get("modelling_rows"):
+        parts.append(f"searched on {search['search_rows']} of {search['modelling_rows']} rows")
+    parts.append(f"{search['n_jobs']} folds at a time x {search['threads_per_fold']} threads")
+    timing = f"search {search['search_s']:.1f} s, refit {search['refit_s']:.1f} s"
+    if "evaluation_s" in search:
+        timing += f", evaluation {search['evaluation_s']:.1f} s"
+    return "Search: " + "; ".join(parts) + "; " + timing
 
 
 class Locked(Exception):

@@ -78,3 +78,18 @@ def test_csv_cells_are_missing_exactly_when_spelt_as_a_configured_missing_value(
     assert frame["size"].tolist()[3] == "nan"  # pandas' default list would have read it as missing
     chunk = next(iter_chunks(source, 10, ["code"], missing_values=["", "null"]))
     assert chunk["code"].where(chunk["code"].notna(), None).tolist() == ["NA", None, "None", None]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_only_the_configured_columns_of_a_file_are_read(tmp_path: Path, penguins: pd.DataFrame, suffix: str) -> None:
+    path = tmp_path / f"wide{suffix}"
+    wide = penguins.assign(notes="x" * 100, weight_kg=penguins["body_mass_g"] / 1000)
+    wide.to_csv(path, index=False) if suffix == ".csv" else wide.to_parquet(path)
+    config = load_config(overrides=[f"data.path={path}"])
+    frame = load_modelling_data(config.data)
+    assert sorted(frame.columns) == sorted([*config.data.features.all, config.data.target])
+    pd.testing.assert_frame_equal(frame, penguins[list(frame.columns)])
+    missing = config.data.model_copy(update={"features": config.data.features.model_copy(update={"numerical": ["bill_length_mm", "wing_mm"]})})
+    with pytest.raises(DataError) as error:
+        load_modelling_data(missing)
+    assert "wing_mm" in str(error.value)

@@ -9,7 +9,7 @@ def test_run_is_in_the_mlflow_store(trained) -> None:  # type: ignore[no-untyped
     config, report = trained
     client = MlflowClient(tracking_uri=config.tracking.uri)
     experiment = client.get_experiment_by_name("penguins")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`mlflow.parentRunId` IS NULL")
     assert [run.info.run_id for run in runs] == [report.run_id]
     run = runs[0]
     assert run.data.params["algorithm"] == report.bundle.card["algorithm"]
@@ -24,6 +24,30 @@ def test_run_is_in_the_mlflow_store(trained) -> None:  # type: ignore[no-untyped
     assert {"leaderboard.csv", "plots", "bundle"} <= artifacts
     plots = {item.path for item in client.list_artifacts(report.run_id, "plots")}
     assert plots == {"plots/confusion_matrix.png", "plots/feature_importance.png", "plots/leaderboard.png"}
+    assert run.data.metrics["search_trials"] == 5 and run.data.tags["search.budget_exhausted"] == "False"
+
+
+def test_every_trial_is_a_child_run_of_the_modelling_run(trained) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    config, report = trained
+    client = MlflowClient(tracking_uri=config.tracking.uri)
+    experiment = client.get_experiment_by_name("penguins")
+    children = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{report.run_id}'")
+    board = report.bundle.leaderboard
+    assert sorted(child.data.tags["mlflow.runName"] for child in children) == sorted(f"trial-{trial}" for trial in board["trial"])
+    for child in children:
+        row = board[board["trial"] == int(child.data.tags["mlflow.runName"].removeprefix("trial-"))].iloc[0]
+        assert child.data.params["algorithm"] == row["algorithm"]
+        assert child.data.tags["trial.state"] == row["state"]
+        folds = client.get_metric_history(child.info.run_id, "fold_f1_macro")
+        assert [point.value for point in sorted(folds, key=lambda point: point.step)] == json.loads(row["fold_scores"])
+        if row["state"] == "complete":
+            assert child.data.metrics["mean_f1_macro"] == row["mean_f1_macro"] and child.info.status == "FINISHED"
+        else:
+            assert "mean_f1_macro" not in child.data.metrics and child.info.status == "KILLED"
 
 
 def test_the_logged_model_loads_and_predicts_like_the_bundle(trained, penguins) -> None:  # type: ignore[no-untyped-def]

@@ -24,18 +24,19 @@ def test_validated_keeps_every_row_once(tmp_path: Path) -> None:
 
 
 def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) -> None:  # type: ignore[no-untyped-def]
-    from ml_project.modelling import ModellingResult
+    from ml_project.search import Searched
 
     config, report = trained
     bundle = report.bundle
     raw = validated(config)
     rows = report.bundle.card["rows"]
-    result = ModellingResult(
+    result = Searched(
         pipeline=bundle.pipeline,
         algorithm=bundle.card["algorithm"],
         params=bundle.card["params"],
         cv_metrics=bundle.metrics["cv"],
         leaderboard=bundle.leaderboard,
+        summary={"search_rows": 100},
     )
     holdout_rows = raw.valid.sample(n=rows["holdout"], random_state=0)
     holdout, plots = evaluated(config, result, holdout_rows)
@@ -43,7 +44,8 @@ def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) ->
     assert sorted(plots) == ["confusion_matrix", "feature_importance", "leaderboard"]
     fingerprint = {"sha256": "x"}
     exported = exported_bundle(config, result, raw, (raw.valid, holdout_rows), fingerprint, holdout)
-    assert exported.card["rows"] == {"modelling": len(raw.valid), "holdout": rows["holdout"], "quarantined": 0}
+    assert exported.card["rows"] == {"modelling": len(raw.valid), "search": 100, "holdout": rows["holdout"], "quarantined": 0}
+    assert exported.card["search"] == {"search_rows": 100}
     assert (exported.metrics["holdout"], exported.fingerprint) == (holdout, fingerprint)
     assert exported.schema == bundle.schema  # ranges from every valid row, as the trained bundle's
 

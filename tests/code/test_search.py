@@ -1,0 +1,194 @@
+"""The search on the real penguins table: budget, pruning, a subsampled search, capped threads, n_jobs
+that change nothing, and trials shared through a real SQLite study."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+
+from ml_project import modelling
+from ml_project.config import Config, ConfigError, load_config
+from ml_project.modelling import Algorithm, split_features_target, split_holdout
+from ml_project.search import COMPLETE, PRUNED, Joined, Searched, sample_rows, search, short_params, study_name
+
+
+def penguin_rows(*overrides: str) -> tuple[Config, pd.DataFrame, pd.Series]:
+    config = load_config(overrides=["modelling.n_folds=3", *overrides])
+    valid = pd.read_csv(config.data.path).dropna().reset_index(drop=True)
+    rows, _ = split_holdout(valid, config.data, config.modelling)
+    X, y = split_features_target(rows, config.data)
+    return config, X, y
+
+
+def run(config: Config, X: pd.DataFrame, y: pd.Series, **kwargs: Any) -> Searched:
+    result = search(X, y, config.data, config.preprocessing, config.modelling, progress=False, **kwargs)
+    assert isinstance(result, Searched)
+    return result
+
+
+def test_pruned_trials_are_recorded_as_pruned_and_ranked_after_every_scored_one() -> None:
+    config, X, y = penguin_rows("modelling.n_trials=16", "modelling.algorithms=[baseline,random_forest,logistic_regression]")
+    board = run(config, X, y).leaderboard
+    assert board["trial"].tolist() != list(range(16)) and sorted(board["trial"]) == list(range(16))  # each trial once
+    assert set(board["state"]) == {COMPLETE, PRUNED}
+    pruned, scored = board[board["state"] == PRUNED], board[board["state"] == COMPLETE]
+    assert board["rank"].tolist() == list(range(1, 17)) and pruned["rank"].min() > scored["rank"].max()
+    assert pruned["mean_f1_macro"].isna().all() and scored["mean_f1_macro"].notna().all()
+    for folds, scores, reason in zip(pruned["folds"], pruned["fold_scores"], pruned["pruned_because"]):
+        done = len(json.loads(scores))
+        assert folds == f"{done}/3" and 2 <= done < 3  # never on its first fold alone, never after its last
+        assert reason == f"worse than the median trial after fold {done}"
+    for mean, scores in zip(scored["mean_f1_macro"], scored["fold_scores"]):
+        assert mean == pytest.approx(np.mean(json.loads(scores)), abs=1e-12)
+    assert board.loc[board["trial"] == 0, "algorithm"].item() == "baseline"
+    assert scored["mean_f1_macro"].is_monotonic_decreasing
+
+
+def test_without_pruning_every_trial_is_scored() -> None:
+    config, X, y = penguin_rows("modelling.n_trials=8", "modelling.pruning=false")
+    board = run(config, X, y).leaderboard
+    assert set(board["state"]) == {COMPLETE} and set(board["folds"]) == {"3/3"}
+
+
+class Slow(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
+    """A real random forest that takes at least `seconds` to fit: a slow candidate for the budget."""
+
+    def __init__(self, seconds: float = 0.3, seed: int = 0) -> None:
+        self.seconds, self.seed = seconds, seed
+
+    def fit(self, X: Any, y: Any) -> Slow:
+        time.sleep(self.seconds)
+        self.forest_ = RandomForestClassifier(n_estimators=5, random_state=self.seed).fit(X, y)
+        self.classes_ = self.forest_.classes_
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return self.forest_.predict(X)
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.forest_.predict_proba(X)
+
+
+def _space(trial: Any) -> dict[str, Any]:
+    return {"seconds": trial.suggest_float("slow.seconds", 0.25, 0.35)}
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    spaces = {**modelling.SEARCH_SPACES["classification"], "slow": Algorithm(lambda p, seed: Slow(**p, seed=seed), "ordinal", {"seconds": 0.3}, _space)}
+    monkeypatch.setitem(modelling.SEARCH_SPACES, "classification", spaces)
+
+
+def test_the_budget_stops_the_search_and_prunes_the_trial_running_at_its_end(slow: None) -> None:
+    config, X, y = penguin_rows("modelling.n_trials=40", "modelling.time_budget_s=2", "modelling.n_jobs=1", "modelling.pruning=false")
+    config.modelling.algorithms[:] = ["baseline", "slow"]
+    began = time.monotonic()
+    result = run(config, X, y)
+    took = time.monotonic() - began
+    board, summary = result.leaderboard, result.summary
+    assert summary["budget_exhausted"] is True and summary["budget_s"] == 2
+    assert 3 <= summary["trials"] < 40  # 0.9 s a trial: a handful, far from the 40 asked
+    assert took < 2 + 1.5  # no trial starts after the deadline; the one running stops at its next fold
+    stopped = board[board["state"] == PRUNED]
+    assert stopped["pruned_because"].str.startswith("the time budget").all() and len(stopped) <= 1
+    assert summary["search_s"] <= took and summary["refit_s"] >= 0.25  # the refit is after the budget, timed apart
+
+
+def test_search_rows_searches_a_stratified_sample_and_refits_on_every_row() -> None:
+    config, X, y = penguin_rows("modelling.n_trials=1", "modelling.algorithms=[baseline]", "modelling.search_rows=100")
+    sample_X, sample_y = sample_rows(X, y, "classification", config.modelling)
+    positions = X.index.get_indexer(sample_X.index)
+    assert len(sample_X) == 100 and (np.diff(positions) > 0).all()  # in the modelling rows' order, each once
+    shares = (sample_y.value_counts() / 100 - y.value_counts(normalize=True)).abs()
+    assert shares.max() < 0.01  # stratified
+    result = run(config, X, y)
+    assert (result.summary["search_rows"], result.summary["modelling_rows"]) == (100, len(X))
+    priors = dict(zip(result.pipeline[-1].classes_, result.pipeline[-1].class_prior_))
+    assert priors == pytest.approx(y.value_counts(normalize=True).to_dict())  # fitted on every row, not the sample
+    latest, _ = sample_rows(X, y, "classification", config.modelling.model_copy(update={"holdout_split": "latest"}))
+    assert latest.index.tolist() == X.index[-100:].tolist()  # in time order: the newest rows
+
+
+class ThreadProbe(BaseEstimator, ClassifierMixin):  # type: ignore[misc]
+    """Records the thread pools' limits while it fits, inside a trial."""
+
+    seen: list[dict[str, int]] = []
+
+    def fit(self, X: Any, y: Any) -> ThreadProbe:
+        from threadpoolctl import threadpool_info
+
+        ThreadProbe.seen.append({pool["user_api"]: pool["num_threads"] for pool in threadpool_info()})
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.repeat(self.classes_[0], len(X))
+
+    def predict_proba(self, X: Any) -> Any:
+        return np.tile(np.eye(len(self.classes_))[0], (len(X), 1))
+
+
+def test_threads_are_capped_inside_a_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    spaces = {**modelling.SEARCH_SPACES["classification"], "baseline": Algorithm(lambda p, seed: ThreadProbe(), "ordinal", {}, lambda trial: {})}
+    monkeypatch.setitem(modelling.SEARCH_SPACES, "classification", spaces)
+    config, X, y = penguin_rows("modelling.n_trials=1", "modelling.algorithms=[baseline]", "modelling.n_jobs=2")
+    ThreadProbe.seen.clear()
+    result = run(config, X, y)
+    assert len(ThreadProbe.seen) == 4  # 3 folds and the refit
+    cap = result.summary["threads_per_fold"]
+    assert cap == max(1, result.summary["cores"] // 2)
+    for pools in ThreadProbe.seen[:3]:
+        assert pools and all(threads == cap for threads in pools.values()), pools
+
+
+def test_the_same_seed_gives_the_same_leaderboard_and_model_for_any_n_jobs() -> None:
+    boards, probabilities = [], []
+    for jobs in (1, 2):
+        config, X, y = penguin_rows("modelling.n_trials=10", f"modelling.n_jobs={jobs}")
+        result = run(config, X, y)
+        boards.append(result.leaderboard.drop(columns="fit_time_s"))
+        probabilities.append(result.pipeline.predict_proba(X))
+    pd.testing.assert_frame_equal(boards[0], boards[1])
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])
+
+
+def test_two_processes_worth_of_trials_in_one_sqlite_study_are_one_leaderboard(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    config, X, y = penguin_rows("modelling.n_trials=9", f"modelling.study_storage={storage}", "modelling.algorithms=[baseline,logistic_regression,random_forest]")
+    name = study_name("penguins", "abc", config.modelling)
+    first = search(X, y, config.data, config.preprocessing, config.modelling, progress=False, role="join", name=name)
+    assert isinstance(first, Joined) and first.ran == first.in_study == 8  # the 9 trials less the baseline
+    again = search(X, y, config.data, config.preprocessing, config.modelling, progress=False, role="join", name=name)
+    assert isinstance(again, Joined) and (again.ran, again.in_study) == (0, 8)  # the study is full
+    board = run(config, X, y, role="finish", name=name).leaderboard
+    assert sorted(board["trial"]) == list(range(9))
+    import optuna
+
+    stored = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    assert len(stored) == 8
+    assert sorted(board.loc[board["algorithm"] != "baseline", "params"]) == sorted(trial.user_attrs["leaderboard_row"]["params"] for trial in stored)
+
+
+def test_a_shared_study_needs_its_storage_and_settings_name_the_study() -> None:
+    config, X, y = penguin_rows("modelling.n_trials=2")
+    with pytest.raises(ConfigError) as error:
+        search(X, y, config.data, config.preprocessing, config.modelling, progress=False, role="join")
+    assert str(error.value) == "config error: --join-study needs modelling.study_storage (sqlite:///study.db or postgresql+psycopg://user@host/db)"
+    more = config.modelling.model_copy(update={"n_trials": 3})
+    faster = config.modelling.model_copy(update={"n_jobs": 1, "time_budget_s": 60.0})
+    assert study_name("m", "abc", config.modelling) == study_name("m", "abc", faster) != study_name("m", "abc", more)
+    assert study_name("m", "abc", config.modelling) != study_name("m", "abd", config.modelling)
+
+
+def test_short_params_are_readable_and_cut() -> None:
+    assert short_params({"b": 0.000123456, "a": 100}) == "a=100 b=0.000123"
+    assert short_params({}) == "defaults"
+    assert short_params({"name": "x" * 80}, 20) == "name=xxxxxxxxxxxxxx…"
