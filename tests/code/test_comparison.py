@@ -81,7 +81,7 @@ def test_label_moves_and_metric_deltas_are_counted_on_rows_both_scored() -> None
         f"candidate logistic_regression-v1 vs baseline-v1: {len(table) - 1} of {len(table)} rows scored by both; "
         f"{result.changed} predictions changed ({result.changed_share:.2%})"
     )
-    assert result.lines()[-5] == f"metrics on the {len(table) - 3} rows with a known label:"
+    assert result.lines()[-1 - len(result.metrics)] == f"metrics on the {len(table) - 3} rows with a known label:"
 
 
 def test_regression_counts_a_change_beyond_the_relative_tolerance() -> None:
