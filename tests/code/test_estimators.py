@@ -153,3 +153,13 @@ def test_a_penguins_lightgbm_bundle_exports_loads_and_predicts_through_the_compi
     assert list(predictions["prediction"]) == list(loaded.pipeline.predict(rows))
     labelled = penguins.loc[predictions.index, "species"]
     assert (predictions["prediction"] == labelled).mean() > 0.95
+
+
+def test_prediction_runs_on_one_thread_at_the_best_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _category_decides()
+    model = LightGBMClassifier(random_state=0).fit(X, y)
+    calls: list[dict[str, object]] = []
+    predict = model.booster_.predict
+    monkeypatch.setattr(model.booster_, "predict", lambda data, **kwargs: calls.append(kwargs) or predict(data, **kwargs))
+    model.predict_proba(X[:32])
+    assert calls == [{"num_iteration": model.best_iteration_, "num_threads": 1}]
