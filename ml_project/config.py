@@ -24,27 +24,31 @@ DEFAULT_USE_CASE_CONFIG = PROJECT_ROOT / "use_cases" / "configs" / "penguins_cla
 Task = Literal["classification", "regression", "forecasting"]
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "f1_macro", "roc_auc_ovr", "log_loss"),
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "roc_auc_ovr", "log_loss"),
     "regression": ("rmse", "mae", "r2", "mape"),
     "forecasting": ("mape", "mase", "smape", "rmse", "mae"),
 }
+# Metrics that only a two-class target has (roc_auc scores the second class, in sorted order, as positive).
+BINARY_METRICS = frozenset({"roc_auc"})
 # The one place that says which way a metric points; the search, the leaderboard, the gate and the dashboard ask it.
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "mase", "smape"})
 # The algorithm names a config may choose, per task; modelling.SEARCH_SPACES (tables) and forecasters.FORECASTERS
 # (forecasting) hold each one's estimator and search space (kept apart so that validating a config does not import
 # scikit-learn; a test keeps them equal).
 ALGORITHM_NAMES: dict[str, tuple[str, ...]] = {
-    "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"),
-    "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
+    "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression", "lightgbm"),
+    "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge", "lightgbm"),
     "forecasting": (
         "seasonal_naive", "auto_ets", "auto_arima", "mstl", "ridge", "hist_gradient_boosting", "random_forest",
     ),
 }
 DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse", "forecasting": "mase"}
-# Without modelling.algorithms: every candidate of the task, but for forecasting the no-skill line first and
-# the statistical models that stay fast on long seasonal series (auto_arima and mstl are asked for by name).
+# Without modelling.algorithms: every candidate of the task but lightgbm (asked for by name until it earns its
+# place), and for forecasting the no-skill line first and the statistical models that stay fast on long
+# seasonal series (auto_arima and mstl are asked for by name).
 DEFAULT_ALGORITHMS = {
-    **ALGORITHM_NAMES,
+    "classification": ("baseline", "random_forest", "hist_gradient_boosting", "logistic_regression"),
+    "regression": ("baseline", "random_forest", "hist_gradient_boosting", "ridge"),
     "forecasting": ("seasonal_naive", "auto_ets", "ridge", "hist_gradient_boosting"),
 }
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
@@ -200,6 +204,12 @@ class ModellingConfig(StrictModel):
         default=None,
         description="An Optuna RDB URL (sqlite:///..., postgresql+psycopg://...) that several processes share "
         "(--join-study, --finish-study); null: the study lives in memory.",
+    )
+
+    class_weight: Literal["balanced"] | None = Field(
+        default=None,
+        description="Classification: balanced weighs each class by the inverse of its share of the rows, in every "
+        "candidate that takes weights (not the baseline); null: every row counts the same.",
     )
 
     @property
@@ -445,6 +455,11 @@ class Config(StrictModel):
             raise ValueError("modelling.holdout_split = 'latest' needs a column in data.features.datetime to order rows by")
         if len(set(self.modelling.algorithms)) != len(self.modelling.algorithms):
             raise ValueError("modelling.algorithms lists an algorithm more than once")
+        if self.modelling.class_weight is not None and task != "classification":
+            raise ValueError(
+                f"modelling.class_weight = '{self.modelling.class_weight}' is for data.task = classification, not {task}"
+                " (set it to null)"
+            )
         if task == "forecasting":
             _check_forecast(self.forecast)
             if self.modelling.study_storage is not None:

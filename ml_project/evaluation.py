@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from ml_project.config import METRICS
+from ml_project.config import BINARY_METRICS, METRICS
 
 
 def target_is_positive(y: pd.Series) -> bool:
@@ -20,21 +20,35 @@ def target_is_positive(y: pd.Series) -> bool:
 
 
 def available_metrics(task: str, y: pd.Series) -> tuple[str, ...]:
+    """The task's metrics that apply to this target: no MAPE unless it is positive, no roc_auc unless two classes."""
     names = METRICS[task]
     if task == "regression" and not target_is_positive(y):
         return tuple(name for name in names if name != "mape")
+    if task == "classification" and y.astype(str).nunique() != 2:
+        return tuple(name for name in names if name not in BINARY_METRICS)
     return names
 
 
+def inapplicable_metric_reason(task: str, metric: str, y: pd.Series) -> str | None:
+    """Why `metric` cannot score this target, in words that follow "modelling.metric = '...' ", or None."""
+    if metric in available_metrics(task, y):
+        return None
+    if metric in BINARY_METRICS:
+        return f"needs a target of two classes; '{y.name}' has {y.astype(str).nunique()} (use roc_auc_ovr)"
+    return f"needs a strictly positive target; '{y.name}' has values <= 0"
+
+
 def score(task: str, y_true: pd.Series, prediction: np.ndarray, proba: np.ndarray | None, classes: list[str] | None) -> dict[str, float]:
-    """Holdout metrics: accuracy, F1 macro, ROC AUC (one-vs-rest), log loss; or RMSE, MAE, R², MAPE.
+    """Holdout metrics: accuracy, balanced accuracy, F1 macro, log loss, ROC AUC one-vs-rest and, for two
+    classes, ROC AUC of the second class (sorted order, as sklearn's scorer); or RMSE, MAE, R², MAPE.
 
     Without probabilities (`proba` None: e.g. production predictions logged without them), a
-    classification gets the metrics that need only labels: accuracy and F1 macro.
+    classification gets the metrics that need only labels: accuracy, balanced accuracy and F1 macro.
     """
     if task == "classification":
         result = {
             "accuracy": skm.accuracy_score(y_true, prediction),
+            "balanced_accuracy": skm.balanced_accuracy_score(y_true, prediction),
             "f1_macro": skm.f1_score(y_true, prediction, average="macro"),
         }
         if proba is None:
@@ -45,6 +59,8 @@ def score(task: str, y_true: pd.Series, prediction: np.ndarray, proba: np.ndarra
         if len(present) == len(classes) and len(classes) > 1:
             y_score = proba[:, 1] if len(classes) == 2 else proba
             result["roc_auc_ovr"] = skm.roc_auc_score(y_true, y_score, multi_class="ovr", labels=classes)
+            if len(classes) == 2:
+                result["roc_auc"] = skm.roc_auc_score(y_true, y_score, labels=classes)
         return {name: float(value) for name, value in result.items()}
     result = {
         "rmse": skm.root_mean_squared_error(y_true, prediction),

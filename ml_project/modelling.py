@@ -20,15 +20,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
+from ml_project.estimators import LightGBMClassifier, LightGBMRegressor
 from ml_project.ingestion import DataError
-from ml_project.preprocessing import Encoding, build_preprocessor
+from ml_project.preprocessing import Encoding, build_preprocessor, categorical_positions
 
 logger = logging.getLogger(__name__)
 
 # sklearn scorer per metric name; the "neg_" ones are flipped back so the leaderboard reads naturally.
 SCORERS = {
     "accuracy": "accuracy",
+    "balanced_accuracy": "balanced_accuracy",
     "f1_macro": "f1_macro",
+    "roc_auc": "roc_auc",
     "roc_auc_ovr": "roc_auc_ovr",
     "log_loss": "neg_log_loss",
     "rmse": "neg_root_mean_squared_error",
@@ -70,6 +73,18 @@ def _boosting_space(trial: Any) -> dict[str, Any]:
     }
 
 
+def _lightgbm_space(trial: Any) -> dict[str, Any]:
+    """n_estimators is an upper bound: each fit stops early on its own held-out rows (estimators.py)."""
+    return {
+        "learning_rate": trial.suggest_float("lightgbm.learning_rate", 0.01, 0.3, log=True),
+        "n_estimators": trial.suggest_int("lightgbm.n_estimators", 100, 1000, step=100),
+        "num_leaves": trial.suggest_int("lightgbm.num_leaves", 4, 64),
+        "min_child_samples": trial.suggest_int("lightgbm.min_child_samples", 5, 50),
+        "reg_lambda": trial.suggest_float("lightgbm.reg_lambda", 1e-6, 10.0, log=True),
+        "colsample_bytree": trial.suggest_float("lightgbm.colsample_bytree", 0.5, 1.0),
+    }
+
+
 def _logistic_space(trial: Any) -> dict[str, Any]:
     return {"C": trial.suggest_float("logistic_regression.C", 1e-3, 1e2, log=True)}
 
@@ -80,6 +95,14 @@ def _ridge_space(trial: Any) -> dict[str, Any]:
 
 FOREST_DEFAULTS = {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 1, "max_features": "sqrt"}
 BOOSTING_DEFAULTS = {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "l2_regularization": 1e-6}
+LIGHTGBM_DEFAULTS = {
+    "learning_rate": 0.1,
+    "n_estimators": 500,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "reg_lambda": 1e-6,
+    "colsample_bytree": 1.0,
+}
 
 SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
     "classification": {
@@ -96,6 +119,9 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
         "logistic_regression": Algorithm(
             lambda p, seed: LogisticRegression(**p, max_iter=2000), "onehot", {"C": 1.0}, _logistic_space
         ),
+        "lightgbm": Algorithm(
+            lambda p, seed: LightGBMClassifier(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
+        ),
     },
     "regression": {
         "baseline": Algorithm(lambda p, seed: DummyRegressor(strategy="mean"), "onehot", {}, _no_params),
@@ -109,6 +135,9 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
             _boosting_space,
         ),
         "ridge": Algorithm(lambda p, seed: Ridge(**p), "onehot", {"alpha": 1.0}, _ridge_space),
+        "lightgbm": Algorithm(
+            lambda p, seed: LightGBMRegressor(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
+        ),
     },
 }
 
@@ -121,7 +150,8 @@ def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.Dat
 
 
 def check_feasible(y: pd.Series, data: DataConfig, modelling: ModellingConfig) -> None:
-    """Refuse, with the key to change, a table too small for the holdout and folds asked for."""
+    """Refuse, with the key to change, a table too small for the holdout and folds asked for, or a metric
+    that cannot score its target (roc_auc of three classes, MAPE of a target with zeros)."""
     rows = len(y)
     holdout = round(rows * modelling.holdout_fraction)
     if rows == 0:
@@ -131,8 +161,19 @@ def check_feasible(y: pd.Series, data: DataConfig, modelling: ModellingConfig) -
             f"config error: modelling.holdout_fraction = {modelling.holdout_fraction} and modelling.n_folds = "
             f"{modelling.n_folds} do not fit {rows} valid rows (holdout {holdout}, modelling {rows - holdout})"
         )
-    if data.task != "classification":
-        return
+    if data.task == "classification":
+        _check_classes(y, data, modelling)
+    # matplotlib, through evaluation: imported here, so unpickling a forecaster (forecasters imports
+    # modelling) in a deployed folder without it works
+    from ml_project.evaluation import inapplicable_metric_reason
+
+    unfit = inapplicable_metric_reason(data.task, modelling.metric, y)
+    if unfit is not None:
+        raise ConfigError(f"config error: modelling.metric = '{modelling.metric}' {unfit}")
+
+
+def _check_classes(y: pd.Series, data: DataConfig, modelling: ModellingConfig) -> None:
+    """Two classes or more, each with enough rows for every fold."""
     counts = y.astype(str).value_counts()
     if len(counts) < 2:
         raise DataError(f"data error: data.target '{data.target}' has a single class '{counts.index[0]}'; classification needs two or more")
@@ -159,13 +200,22 @@ def split_holdout(frame: pd.DataFrame, data: DataConfig, modelling: ModellingCon
 
 
 def build_pipeline(
-    algorithm: str, params: dict[str, Any], data: DataConfig, preprocessing: PreprocessingConfig, seed: int
+    algorithm: str,
+    params: dict[str, Any],
+    data: DataConfig,
+    preprocessing: PreprocessingConfig,
+    seed: int,
+    class_weight: str | None = None,
 ) -> Pipeline:
-    """Features, preprocessing and estimator as ONE pipeline: the artifact that is exported and served."""
+    """Features, preprocessing and estimator as ONE pipeline: the artifact that is exported and served.
+
+    `class_weight` (modelling.class_weight) goes to every estimator that takes one (not the baseline,
+    whose prior is the class mix itself); a "native" estimator is told which columns hold categories.
+    """
     spec = SEARCH_SPACES[data.task][algorithm]
-    return Pipeline(
-        [
-            ("preprocess", build_preprocessor(data.features, preprocessing, spec.encoding)),
-            ("model", spec.build(params, seed)),
-        ]
-    )
+    model = spec.build(params, seed)
+    if class_weight is not None and "class_weight" in model.get_params():
+        model.set_params(class_weight=class_weight)
+    if spec.encoding == "native":
+        model.set_params(categorical_feature=categorical_positions(data.features))
+    return Pipeline([("preprocess", build_preprocessor(data.features, preprocessing, spec.encoding)), ("model", model)])

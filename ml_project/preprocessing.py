@@ -6,6 +6,10 @@ infrequent category. A missing category is first filled with MISSING_LABEL, so i
 any other (grouped too when it is rare). An unknown category is one-hot encoded as the infrequent
 column when the column has infrequent categories, and as all zeros otherwise; the ordinal encoder has
 no such option in scikit-learn, so there an unknown category is always -1.
+
+The "native" encoding is the ordinal one with the categorical columns first, so an estimator that
+splits on categories itself (LightGBM) is told at build time which output columns they are: positions
+0 .. len(categorical) - 1 (`categorical_positions`), whatever missing indicators the numbers grow.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from ml_project.config import FeaturesConfig, PreprocessingConfig
 from ml_project.features import MISSING_LABEL, DatetimeFeatures
 
-Encoding = Literal["onehot", "ordinal"]
+Encoding = Literal["onehot", "ordinal", "native"]
 UNKNOWN_CODE = -1
 
 
@@ -47,20 +51,27 @@ def _categorical_steps(encoding: Encoding, min_frequency: float) -> list[tuple[s
     return [("impute", impute), ("encode", encoder)]
 
 
+def categorical_positions(features: FeaturesConfig) -> list[int]:
+    """The output columns of the "native" encoding that hold category codes: the first, one per column."""
+    return list(range(len(features.categorical)))
+
+
 def build_preprocessor(features: FeaturesConfig, config: PreprocessingConfig, encoding: Encoding) -> ColumnTransformer:
-    """Column-wise preprocessing; `encoding` is one-hot for linear models, ordinal for trees.
+    """Column-wise preprocessing; `encoding` is one-hot for linear models, ordinal for trees, native for LightGBM.
 
     Trees need neither scaling nor one-hot columns, so they get the cheaper ordinal codes and no
     scaler (which also keeps their thresholds exact when exported).
     """
     scale = config.scale_numerical and encoding == "onehot"
-    transformers: list[tuple[str, object, list[str]]] = []
-    if features.numerical:
-        transformers.append(("numerical", Pipeline(_numeric_steps(scale)), list(features.numerical)))
-    if features.categorical:
-        categorical = Pipeline(_categorical_steps(encoding, config.rare_label_min_frequency))
-        transformers.append(("categorical", categorical, list(features.categorical)))
-    if features.datetime:
-        datetime = Pipeline([("parts", DatetimeFeatures()), *_numeric_steps(scale)])
-        transformers.append(("datetime", datetime, list(features.datetime)))
+    codes: Encoding = "onehot" if encoding == "onehot" else "ordinal"
+    numerical = [("numerical", Pipeline(_numeric_steps(scale)), list(features.numerical))] if features.numerical else []
+    categorical = [
+        ("categorical", Pipeline(_categorical_steps(codes, config.rare_label_min_frequency)), list(features.categorical))
+    ] if features.categorical else []
+    datetime = [
+        ("datetime", Pipeline([("parts", DatetimeFeatures()), *_numeric_steps(scale)]), list(features.datetime))
+    ] if features.datetime else []
+    # Native category codes lead (categorical_positions); the other encodings keep the order they always had.
+    ordered = [*categorical, *numerical] if encoding == "native" else [*numerical, *categorical]
+    transformers: list[tuple[str, object, list[str]]] = [*ordered, *datetime]
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)

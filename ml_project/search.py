@@ -187,7 +187,7 @@ class Folds:
         trial is pruned at its next fold boundary."""
         from joblib import Parallel, delayed
 
-        pipeline = build_pipeline(algorithm, params, self.data, self.preprocessing, self.modelling.seed)
+        pipeline = build_pipeline(algorithm, params, self.data, self.preprocessing, self.modelling.seed, self.modelling.class_weight)
         outcome = Outcome(algorithm, params, {name: [] for name in self.metric_names}, 0.0)
         for start in range(0, len(self.splits), self.jobs):
             stop = None if deadline is None else self._stop(algorithm, deadline, start)
@@ -331,7 +331,7 @@ def search(
     best = scored.iloc[0]
     params = json.loads(best["params"])
     refit_began = time.monotonic()
-    pipeline = build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed).fit(X, y)
+    pipeline = build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed, modelling.class_weight).fit(X, y)
     summary: dict[str, Any] = {
         "trials": len(leaderboard),
         "scored": len(scored),

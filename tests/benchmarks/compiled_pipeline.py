@@ -1,6 +1,6 @@
 """Compiled-pipeline benchmark: milliseconds per prediction call, sklearn against the compiled numpy path.
 
-Times the default bundle and freshly fitted random-forest and gradient-boosting pipelines (penguins,
+Times the default bundle and freshly fitted random-forest, gradient-boosting and LightGBM pipelines (penguins,
 default parameters; the forest also with n_jobs=-1, as `predict_file` sets it) on 1, 32 and 100k
 validated rows, the way `predict_valid` calls them: predict_proba for a classifier, predict for a
 regressor. Each figure is the median of repeated calls, timed in blocks that alternate between
@@ -81,7 +81,7 @@ def candidates(bundle_path: Path) -> list[tuple[str, Any, Any, pd.DataFrame]]:
     valid = validate(table, bundle.schema, with_target=True).valid
     X, y = split_features_target(valid, config.data)
     found = [(f"bundle ({type(bundle.pipeline[-1]).__name__})", bundle.pipeline, bundle.schema, X)]
-    for algorithm in ("random_forest", "hist_gradient_boosting"):
+    for algorithm in ("random_forest", "hist_gradient_boosting", "lightgbm"):
         defaults = SEARCH_SPACES["classification"][algorithm].defaults
         pipeline = build_pipeline(algorithm, defaults, config.data, config.preprocessing, SEED).fit(X, y)
         found.append((algorithm, pipeline, bundle.schema, X))

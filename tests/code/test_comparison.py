@@ -48,7 +48,7 @@ def test_a_model_against_itself_changes_nothing() -> None:
     assert (same.rows, same.compared, same.labelled) == (len(table), len(table) - 1, len(table) - 3)
     assert (same.changed, same.changed_share, same.label_changes, same.max_probability_shift) == (0, 0.0, {}, 0.0)
     assert {values["delta"] for values in same.metrics.values()} == {0.0}
-    assert sorted(same.metrics) == ["accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
+    assert sorted(same.metrics) == ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
 
 
 def test_label_moves_and_metric_deltas_are_counted_on_rows_both_scored() -> None:
@@ -81,7 +81,7 @@ def test_label_moves_and_metric_deltas_are_counted_on_rows_both_scored() -> None
         f"candidate logistic_regression-v1 vs baseline-v1: {len(table) - 1} of {len(table)} rows scored by both; "
         f"{result.changed} predictions changed ({result.changed_share:.2%})"
     )
-    assert result.lines()[-5] == f"metrics on the {len(table) - 3} rows with a known label:"
+    assert result.lines()[-1 - len(result.metrics)] == f"metrics on the {len(table) - 3} rows with a known label:"
 
 
 def test_regression_counts_a_change_beyond_the_relative_tolerance() -> None:

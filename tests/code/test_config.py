@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ml_project.config import (
+    DEFAULT_ALGORITHMS,
     DEFAULT_PROJECT_CONFIG,
     PROJECT_ROOT,
     ConfigError,
@@ -86,16 +87,17 @@ def test_file_urls_are_files() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["modelling.metric=acuracy"], "config error: modelling.metric = 'acuracy' is not one of: accuracy, f1_macro, roc_auc_ovr, log_loss (classification)"),
-        (["modelling.metric=rmse"], "config error: modelling.metric = 'rmse' is not one of: accuracy, f1_macro, roc_auc_ovr, log_loss (classification)"),
+        (["modelling.metric=acuracy"], "config error: modelling.metric = 'acuracy' is not one of: accuracy, balanced_accuracy, f1_macro, roc_auc, roc_auc_ovr, log_loss (classification)"),
+        (["modelling.metric=rmse"], "config error: modelling.metric = 'rmse' is not one of: accuracy, balanced_accuracy, f1_macro, roc_auc, roc_auc_ovr, log_loss (classification)"),
         (["modelling.n_trails=5"], "config error: modelling.n_trails is not a known key"),
         (["modelling.n_trials=many"], "config error: modelling.n_trials = 'many': Input should be a valid integer, unable to parse string as an integer"),
         (["modelling.n_folds=1"], "config error: modelling.n_folds = 1: Input should be greater than or equal to 2"),
-        (["modelling.algorithms=[baseline, ridge]"], "config error: modelling.algorithms: 'ridge' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression (classification)"),
+        (["modelling.algorithms=[baseline, ridge]"], "config error: modelling.algorithms: 'ridge' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression, lightgbm (classification)"),
         (["data.task=clustering"], "config error: data.task = 'clustering': Input should be 'classification', 'regression' or 'forecasting'"),
         (["data.target=island"], "config error: data.target = 'island' is also listed in data.features"),
         (["tracking.model_name=my model"], "config error: tracking.model_name = 'my model': String should match pattern '^[A-Za-z0-9_.-]+$'"),
         (["modelling"], "config error: --set 'modelling' is not of the form dotted.key=value"),
+        (["modelling.class_weight=even"], "config error: modelling.class_weight = 'even': Input should be 'balanced'"),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key(overrides: list[str], message: str) -> None:
@@ -217,3 +219,20 @@ def test_forecasting_keys_are_refused_for_other_tasks() -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(overrides=["data.time_column=year"])
     assert str(raised.value) == "config error: data.time_column is for data.task = forecasting, not classification"
+
+
+def test_class_weight_is_off_by_default_and_refused_outside_classification() -> None:
+    assert load_config().modelling.class_weight is None
+    assert load_config(overrides=["modelling.class_weight=balanced"]).modelling.class_weight == "balanced"
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFIGS / "penguins_regression.yaml", ["modelling.class_weight=balanced"])
+    assert str(raised.value) == (
+        "config error: modelling.class_weight = 'balanced' is for data.task = classification, not regression (set it to null)"
+    )
+
+
+def test_lightgbm_is_a_candidate_of_both_table_tasks_but_not_a_default() -> None:
+    chosen = load_config(overrides=["modelling.algorithms=[baseline, lightgbm]"]).modelling.algorithms
+    assert chosen == ["baseline", "lightgbm"]
+    assert "lightgbm" in load_config(CONFIGS / "penguins_regression.yaml", ["modelling.algorithms=[lightgbm]"]).modelling.algorithms
+    assert all("lightgbm" not in names for names in DEFAULT_ALGORITHMS.values())

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from ml_project import evaluation
@@ -38,24 +39,45 @@ def test_classification_scores_are_sklearns_metrics() -> None:
     prediction = np.array(["a", "b", "b", "b"])
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
     scores = evaluation.score("classification", y, prediction, proba, ["a", "b"])
-    assert list(scores) == ["accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
+    assert list(scores) == ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr", "roc_auc"]
     assert scores["accuracy"] == 0.75
+    assert scores["balanced_accuracy"] == 0.75  # recall 1/2 of a, 2/2 of b
     assert scores["f1_macro"] == pytest.approx((2 / 3 + 0.8) / 2, rel=1e-12)
     assert scores["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7])), rel=1e-12)
-    assert scores["roc_auc_ovr"] == 1.0  # every b scored above every a
+    assert scores["roc_auc_ovr"] == scores["roc_auc"] == 1.0  # every b scored above every a
     assert all(type(value) is float for value in scores.values())
 
 
 def test_without_probabilities_a_classification_gets_the_label_metrics_only() -> None:
     y = pd.Series(["a", "a", "b", "b"])
     scores = evaluation.score("classification", y, np.array(["a", "b", "b", "b"]), None, ["a", "b"])
-    assert scores == {"accuracy": 0.75, "f1_macro": pytest.approx((2 / 3 + 0.8) / 2, rel=1e-12)}
+    assert scores == {"accuracy": 0.75, "balanced_accuracy": 0.75, "f1_macro": pytest.approx((2 / 3 + 0.8) / 2, rel=1e-12)}
+
+
+def test_balanced_accuracy_and_binary_roc_auc_equal_sklearns_on_an_imbalanced_example() -> None:
+    y = pd.Series(["no"] * 6 + ["yes"] * 2)
+    prediction = np.array(["no", "no", "no", "no", "no", "yes", "no", "yes"])
+    p_yes = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.8, 0.3, 0.9])  # the 0.3 "yes" beats two "no", ties one
+    scores = evaluation.score("classification", y, prediction, np.column_stack((1 - p_yes, p_yes)), ["no", "yes"])
+    assert scores["balanced_accuracy"] == skm.balanced_accuracy_score(y, prediction) == (5 / 6 + 1 / 2) / 2
+    assert scores["accuracy"] == 0.75  # the majority class hides the missed "yes"
+    assert scores["roc_auc"] == skm.roc_auc_score(y == "yes", p_yes)
+    assert scores["roc_auc"] == pytest.approx((6 + 2.5) / 12, rel=1e-12)  # 0.9 beats all six; a tie counts half
 
 
 def test_roc_auc_needs_every_class_in_the_truth() -> None:
     proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
     scores = evaluation.score("classification", pd.Series(["a", "b"]), np.array(["a", "b"]), proba, ["a", "b", "c"])
-    assert "roc_auc_ovr" not in scores and scores["accuracy"] == 1.0
+    assert "roc_auc_ovr" not in scores and "roc_auc" not in scores and scores["accuracy"] == 1.0
+
+
+def test_roc_auc_applies_to_two_classes_only() -> None:
+    three, two = pd.Series(["a", "b", "c", "a"]), pd.Series(["a", "b", "b"])
+    assert "roc_auc" not in evaluation.available_metrics("classification", three)
+    assert "roc_auc" in evaluation.available_metrics("classification", two)
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]])
+    scores = evaluation.score("classification", three, np.array(["a", "b", "c", "a"]), proba, ["a", "b", "c"])
+    assert "roc_auc" not in scores and scores["roc_auc_ovr"] == 1.0
 
 
 def test_regression_scores_and_mape_only_for_positive_targets() -> None:

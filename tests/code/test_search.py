@@ -192,3 +192,19 @@ def test_short_params_are_readable_and_cut() -> None:
     assert short_params({"b": 0.000123456, "a": 100}) == "a=100 b=0.000123"
     assert short_params({}) == "defaults"
     assert short_params({"name": "x" * 80}, 20) == "name=xxxxxxxxxxxxxx…"
+
+
+def test_class_weight_reaches_every_trial_and_the_refit(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[Any] = []
+    original = modelling.build_pipeline
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        pipeline = original(*args, **kwargs)
+        built.append(pipeline[-1])
+        return pipeline
+
+    monkeypatch.setattr("ml_project.search.build_pipeline", recording)
+    config, X, y = penguin_rows("modelling.n_trials=3", "modelling.algorithms=[baseline,logistic_regression,random_forest]", "modelling.class_weight=balanced")
+    result = run(config, X, y)
+    assert [type(model).__name__ for model in built] == ["DummyClassifier", "LogisticRegression", "RandomForestClassifier", type(result.pipeline[-1]).__name__]
+    assert [model.get_params().get("class_weight") for model in built[1:]] == ["balanced"] * 3

@@ -40,7 +40,7 @@ def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) ->
     )
     holdout_rows = raw.valid.sample(n=rows["holdout"], random_state=0)
     holdout, plots = evaluated(config, result, holdout_rows)
-    assert sorted(holdout) == ["accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
+    assert sorted(holdout) == ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
     assert sorted(plots) == ["confusion_matrix", "feature_importance", "leaderboard"]
     fingerprint = {"sha256": "x"}
     exported = exported_bundle(config, result, raw, (raw.valid, holdout_rows), fingerprint, holdout)

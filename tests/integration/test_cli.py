@@ -18,11 +18,11 @@ def _sets(*overrides: str) -> list[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "modelling.metric=acuracy"], "config error: modelling.metric = 'acuracy' is not one of: accuracy, f1_macro, roc_auc_ovr, log_loss (classification)"),
+        (["--set", "modelling.metric=acuracy"], "config error: modelling.metric = 'acuracy' is not one of: accuracy, balanced_accuracy, f1_macro, roc_auc, roc_auc_ovr, log_loss (classification)"),
         (["--set", "data.features.numerical=[bill_length_mm, beak_colour]"], "data error: {data} has no column 'beak_colour'"),
         (["--set", "data.path=data/nope.csv"], "data error: file not found: {root}/data/nope.csv"),
         (["--config", "missing.yaml"], "config error: file not found: missing.yaml"),
-        (["--set", "modelling.algorithms=[baseline, xgboost]"], "config error: modelling.algorithms: 'xgboost' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression (classification)"),
+        (["--set", "modelling.algorithms=[baseline, xgboost]"], "config error: modelling.algorithms: 'xgboost' is not one of: baseline, random_forest, hist_gradient_boosting, logistic_regression, lightgbm (classification)"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
