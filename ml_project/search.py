@@ -4,7 +4,8 @@ trial scored by k-fold CV, built to scale.
 - **Budget** (`modelling.time_budget_s`): no trial starts after the deadline; a trial running at the
   deadline is pruned at its next fold boundary (the folds it finished are kept on the leaderboard as
   pruned), and so are folds that would end after it, judged by the slowest folds of the same
-  algorithm so far; when not even a new trial's first folds fit in what is left, the search ends. The refit on all modelling rows comes after the budget and is timed separately.
+  algorithm so far (before an algorithm's first folds: a fit of its defaults on 5,000 rows, scaled
+  linearly); when not even a new trial's first folds fit in what is left, the search ends. The refit on all modelling rows comes after the budget and is timed separately.
 - **Pruning** (`modelling.pruning`): a trial reports its running mean after each fold and Optuna's
   `MedianPruner` stops it when it is worse than the median of the trials before it at that fold, from
   its second fold on. Each algorithm's defaults (the first trials, at least 3) are never pruned. A pruned trial is on the leaderboard as
@@ -68,6 +69,7 @@ COMPLETE, PRUNED = "complete", "pruned"
 STUDY_ROW = "leaderboard_row"  # the trial's user attribute holding its leaderboard row
 STARTED_AT = "started_at"
 MIN_STARTUP = 3  # trials scored in full before the pruner compares (at least each algorithm's defaults)
+ESTIMATE_ROWS = 5_000  # rows of the sample fit that estimates an algorithm's first folds under a budget
 WARMUP_FOLDS = 1  # a trial is never pruned on its first fold alone: one fold is a noisy estimate  # the study's user attribute: when its first process began (the shared budget's start)
 
 
@@ -181,6 +183,7 @@ class Folds:
         self.jobs = min(modelling.jobs, len(self.splits))
         self.threads = max(1, available_cores() // self.jobs)
         self.chunk_seconds: dict[str, list[float]] = {}  # wall time of each `jobs` folds, per algorithm
+        self.estimates: dict[str, float] = {}  # seconds a fold would take, from a fit on a sample (see `estimate`)
 
     def run(self, algorithm: str, params: dict[str, Any], report: Callable[[int, float], bool], deadline: float | None) -> Outcome:
         """Fit and score each fold; `report(fold, running mean)` answers True to prune; past `deadline` the
@@ -190,7 +193,7 @@ class Folds:
         pipeline = build_pipeline(algorithm, params, self.data, self.preprocessing, self.modelling.seed, self.modelling.class_weight)
         outcome = Outcome(algorithm, params, {name: [] for name in self.metric_names}, 0.0)
         for start in range(0, len(self.splits), self.jobs):
-            stop = None if deadline is None else self._stop(algorithm, deadline, start)
+            stop = None if deadline is None else self.stop_reason(algorithm, deadline, start)
             if stop is not None:
                 outcome.state, outcome.reason = PRUNED, stop
                 return outcome
@@ -208,7 +211,7 @@ class Folds:
                     return outcome
         return outcome
 
-    def _stop(self, algorithm: str, deadline: float, start: int) -> str | None:
+    def stop_reason(self, algorithm: str, deadline: float, start: int) -> str | None:
         """Why the folds from `start` on are not fitted: the deadline has passed, or they would end after it,
         judged by the slowest such folds of this algorithm so far (None: fit them)."""
         left = deadline - time.monotonic()
@@ -217,7 +220,26 @@ class Folds:
         seen = self.chunk_seconds.get(algorithm)
         if seen and max(seen) > left:
             return f"the time budget would end during fold {start + 1} ({max(seen):.0f} s a fold, {left:.0f} s left)"
+        if not seen and start == 0:  # this algorithm's first folds: judge them by a fit on a sample
+            estimate = self.estimate(algorithm)
+            if estimate > left:
+                return f"the time budget would end during fold 1 (about {estimate:.0f} s a fold, {left:.0f} s left)"
         return None
+
+    def estimate(self, algorithm: str) -> float:
+        """Seconds one fold of `algorithm`'s defaults would take, from a fit on at most ESTIMATE_ROWS of the first
+        fold's training rows scaled linearly to all of them (0 when the fold is that small: it just runs)."""
+        train = self.splits[0][0]
+        if len(train) <= 2 * ESTIMATE_ROWS:
+            return 0.0
+        if algorithm not in self.estimates:
+            spec = SEARCH_SPACES[self.data.task][algorithm]
+            pipeline = build_pipeline(algorithm, spec.defaults, self.data, self.preprocessing, self.modelling.seed, self.modelling.class_weight)
+            sample = np.random.default_rng(self.modelling.seed).choice(train, ESTIMATE_ROWS, replace=False)
+            began = time.perf_counter()
+            pipeline.fit(self.X.iloc[sample], self.y.iloc[sample])
+            self.estimates[algorithm] = (time.perf_counter() - began) * len(train) / ESTIMATE_ROWS
+        return self.estimates[algorithm]
 
     def _fold(self, pipeline: Pipeline, train: np.ndarray, test: np.ndarray) -> tuple[dict[str, float], float]:
         from threadpoolctl import threadpool_limits
@@ -233,7 +255,8 @@ class Folds:
 
 
 class Progress:
-    """One INFO line per trial (console and log file) and the terminal's bar, numbered as the leaderboard."""
+    """One INFO line per trial (console and log file): its number on the leaderboard, then how many of
+    n_trials are done; and the terminal's bar over n_trials."""
 
     def __init__(self, total: int, metric: str, budget: float | None, shown: bool) -> None:
         from tqdm.auto import tqdm
@@ -253,8 +276,8 @@ class Progress:
         else:
             result = f"pruned after {len(values)}/{folds} folds ({outcome.reason})"
         logger.info(
-            "trial %d/%d %s %s: %s, %.1f s; elapsed %.0f s, %s",
-            number, self.total, outcome.algorithm, short_params(outcome.params), result, outcome.fit_time_s, elapsed, self._eta(elapsed),
+            "trial %d (%d/%d) %s %s: %s, %.1f s; elapsed %.0f s, %s",
+            number, self.done, self.total, outcome.algorithm, short_params(outcome.params), result, outcome.fit_time_s, elapsed, self._eta(elapsed),
         )
 
     def _eta(self, elapsed: float) -> str:
@@ -387,6 +410,7 @@ class Trials:
         self.tuned = [algorithm for algorithm in modelling.algorithms if SEARCH_SPACES[task][algorithm].defaults]
         self.first = [algorithm for algorithm in candidates if algorithm in self.tuned]  # tried with their defaults
         self.budget_exhausted = False
+        self.began = time.time()  # the budget counts from here (a shared study's: from its first process)
         self.progress = Progress(modelling.n_trials, modelling.metric, modelling.time_budget_s, progress)
         self._study: Any = None
 
@@ -421,7 +445,7 @@ class Trials:
             load_if_exists=True,
         )
         if STARTED_AT not in study.user_attrs:
-            study.set_user_attr(STARTED_AT, time.time())
+            study.set_user_attr(STARTED_AT, self.began)
             for algorithm in self.first:
                 defaults = SEARCH_SPACES[self.folds.data.task][algorithm].defaults
                 study.enqueue_trial({"algorithm": algorithm, **{f"{algorithm}.{key}": value for key, value in defaults.items()}})
@@ -433,6 +457,12 @@ class Trials:
             return None
         started = float(self.study.user_attrs.get(STARTED_AT, time.time()))
         return time.monotonic() + (started + self.modelling.time_budget_s - time.time())
+
+    def nothing_fits(self, deadline: float | None) -> bool:
+        """Whether no tuned algorithm's next folds fit in what is left of the budget: the search ends."""
+        if deadline is None:
+            return False
+        return all(self.folds.stop_reason(algorithm, deadline, 0) is not None for algorithm in self.tuned)
 
     def wanted(self) -> int:
         return max(0, self.modelling.n_trials - len(self.fixed))
@@ -458,12 +488,13 @@ class Trials:
             outcome = self.folds.run(algorithm, params, report, deadline)
             if outcome.state == PRUNED and outcome.reason.startswith("the time budget"):
                 self.budget_exhausted = True
-                if not outcome.scores[self.modelling.metric]:  # no fold fits in what is left: the search ends here
-                    trial.study.stop()  # (a trial without a row is on no leaderboard)
+                if not outcome.scores[self.modelling.metric]:  # not one fold fitted: the trial is on no leaderboard
+                    if self.nothing_fits(deadline):
+                        trial.study.stop()
                     raise optuna.TrialPruned(outcome.reason)
             ran += 1
             trial.set_user_attr(STUDY_ROW, outcome.row(0, self.folds.metric_names, len(self.folds.splits)))
-            self.progress.trial(len(self.fixed) + trial.number + 1, outcome, len(self.folds.splits))
+            self.progress.trial(len(self.fixed) + trial.number, outcome, len(self.folds.splits))
             if outcome.state == PRUNED:
                 raise optuna.TrialPruned(outcome.reason)
             return float(np.mean(outcome.scores[self.modelling.metric]))
@@ -498,7 +529,7 @@ class Trials:
         rows = []
         for number, algorithm in enumerate(self.fixed):
             outcome = self.folds.run(algorithm, {}, lambda fold, mean: False, None)
-            self.progress.trial(number + 1, outcome, len(self.folds.splits))
+            self.progress.trial(number, outcome, len(self.folds.splits))
             rows.append(outcome.row(number, self.folds.metric_names, len(self.folds.splits)))
         return rows
 
