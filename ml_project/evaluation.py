@@ -105,7 +105,7 @@ def residuals_figure(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Figur
     return figure
 
 
-IMPORTANCE_ROWS = 20_000  # permutation importance reads at most this many holdout rows (a seeded sample)
+IMPORTANCE_ROWS = 5_000  # permutation importance reads at most this many holdout rows (a seeded sample)
 
 
 def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, scoring: str, seed: int) -> pd.Series:

@@ -59,7 +59,7 @@ def test_metric_and_algorithms_default_from_the_task(tmp_path: Path) -> None:
     )
     config = load_config(use_case)
     assert config.modelling.metric == "rmse"
-    assert config.modelling.algorithms == ["baseline", "random_forest", "hist_gradient_boosting", "ridge"]
+    assert config.modelling.algorithms == ["baseline", "lightgbm", "hist_gradient_boosting", "ridge", "random_forest"]
 
 
 def test_the_run_axes_are_set_by_the_use_case() -> None:
@@ -231,8 +231,9 @@ def test_class_weight_is_off_by_default_and_refused_outside_classification() -> 
     )
 
 
-def test_lightgbm_is_a_candidate_of_both_table_tasks_but_not_a_default() -> None:
+def test_lightgbm_is_a_candidate_of_both_table_tasks_and_a_default_after_the_baseline() -> None:
     chosen = load_config(overrides=["modelling.algorithms=[baseline, lightgbm]"]).modelling.algorithms
     assert chosen == ["baseline", "lightgbm"]
     assert "lightgbm" in load_config(CONFIGS / "penguins_regression.yaml", ["modelling.algorithms=[lightgbm]"]).modelling.algorithms
-    assert all("lightgbm" not in names for names in DEFAULT_ALGORITHMS.values())
+    assert [DEFAULT_ALGORITHMS[task][:2] for task in ("classification", "regression")] == [("baseline", "lightgbm")] * 2
+    assert "lightgbm" not in DEFAULT_ALGORITHMS["forecasting"]
