@@ -20,7 +20,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from ml_project.config import ConfigError, DataConfig, ModellingConfig, PreprocessingConfig
-from ml_project.estimators import LightGBMClassifier, LightGBMRegressor
 from ml_project.ingestion import DataError
 from ml_project.preprocessing import Encoding, build_preprocessor, categorical_positions
 
@@ -49,6 +48,14 @@ class Algorithm:
     encoding: Encoding
     defaults: dict[str, Any]
     sample: Callable[[Any], dict[str, Any]]
+
+
+def _lightgbm(task: str) -> Any:
+    """ml_project.estimators' LightGBM class of `task`, imported when a lightgbm candidate is built (lightgbm is
+    not loaded by unpickling a forecaster, which imports this module)."""
+    from ml_project.estimators import LightGBMClassifier, LightGBMRegressor
+
+    return LightGBMClassifier if task == "classification" else LightGBMRegressor
 
 
 def _no_params(trial: Any) -> dict[str, Any]:
@@ -120,7 +127,7 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
             lambda p, seed: LogisticRegression(**p, max_iter=2000), "onehot", {"C": 1.0}, _logistic_space
         ),
         "lightgbm": Algorithm(
-            lambda p, seed: LightGBMClassifier(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
+            lambda p, seed: _lightgbm("classification")(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
         ),
     },
     "regression": {
@@ -136,7 +143,7 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
         ),
         "ridge": Algorithm(lambda p, seed: Ridge(**p), "onehot", {"alpha": 1.0}, _ridge_space),
         "lightgbm": Algorithm(
-            lambda p, seed: LightGBMRegressor(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
+            lambda p, seed: _lightgbm("regression")(**p, random_state=seed), "native", LIGHTGBM_DEFAULTS, _lightgbm_space
         ),
     },
 }
