@@ -347,7 +347,14 @@ def search(
             trials.close()
             assert modelling.study_storage is not None
             return Joined(name, modelling.study_storage, ran, trials.in_study())
-        leaderboard = rank(pd.DataFrame(fixed + trials.study_rows()), modelling)
+        studied = trials.study_rows()
+        if role == "finish" and trials.tuned and trials.wanted() and not studied:
+            trials.close()
+            raise ConfigError(
+                f"config error: --finish-study: study {name} at modelling.study_storage holds no finished trial; "
+                "add trials with --join-study first"
+            )
+        leaderboard = rank(pd.DataFrame(fixed + studied), modelling)
         trials.close()
     searched_s = time.monotonic() - began
     scored = leaderboard[leaderboard["state"] == COMPLETE]

@@ -208,3 +208,12 @@ def test_class_weight_reaches_every_trial_and_the_refit(monkeypatch: pytest.Monk
     result = run(config, X, y)
     assert [type(model).__name__ for model in built] == ["DummyClassifier", "LogisticRegression", "RandomForestClassifier", type(result.pipeline[-1]).__name__]
     assert [model.get_params().get("class_weight") for model in built[1:]] == ["balanced"] * 3
+
+
+def test_finishing_a_study_without_trials_is_one_line(tmp_path: Path) -> None:
+    config, X, y = penguin_rows("modelling.n_trials=3", f"modelling.study_storage=sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(ConfigError) as error:
+        search(X, y, config.data, config.preprocessing, config.modelling, progress=False, role="finish", name="penguins-empty")
+    assert str(error.value) == (
+        "config error: --finish-study: study penguins-empty at modelling.study_storage holds no finished trial; add trials with --join-study first"
+    )
