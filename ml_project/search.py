@@ -59,7 +59,7 @@ from ml_project.config import (
     available_cores,
     greater_is_better,
 )
-from ml_project.evaluation import available_metrics
+from ml_project.evaluation import available_metrics, inapplicable_metric_reason
 from ml_project.modelling import SCORERS, SEARCH_SPACES, build_pipeline
 
 logger = logging.getLogger(__name__)
@@ -328,11 +328,9 @@ def search(
     name: str = "search",
 ) -> Searched | Joined:
     """Run the trials (unless `role` is "finish") and, unless `role` is "join", rank them and refit the best."""
-    if modelling.metric not in available_metrics(data.task, y):
-        raise ConfigError(
-            f"config error: modelling.metric = '{modelling.metric}' needs a strictly positive target; "
-            f"'{data.target}' has values <= 0"
-        )
+    unfit = inapplicable_metric_reason(data.task, modelling.metric, y)  # as modelling.check_feasible refuses it
+    if unfit is not None:
+        raise ConfigError(f"config error: modelling.metric = '{modelling.metric}' {unfit}")
     if role != "all" and modelling.study_storage is None:
         flag = "--join-study" if role == "join" else "--finish-study"
         raise ConfigError(f"config error: {flag} needs modelling.study_storage (sqlite:///study.db or postgresql+psycopg://user@host/db)")

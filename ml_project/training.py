@@ -83,8 +83,7 @@ def train(
         return _forecasting_run(config, progress, force_promote, skip_unchanged)
     data = config.data
     raw = validated(config)
-    modelling_rows, holdout_rows = split_holdout(raw.valid, data, config.modelling)
-    fingerprint = fingerprint_frame(modelling_rows[[*data.features.all, data.target]])
+    modelling_rows, holdout_rows, fingerprint = _split(config, raw)
     if skip_unchanged:
         raise_if_unchanged(config, fingerprint["sha256"])
     model_dir = config.paths.models / config.tracking.model_name
@@ -116,12 +115,16 @@ def join_study(config: Config, progress: bool = True) -> Joined:
     """Add trials to the shared study of this config and data (`--join-study`): no leaderboard, no bundle."""
     if config.data.task == "forecasting":
         raise ConfigError("config error: --join-study is for classification and regression; a forecasting search runs in one process")
-    raw = validated(config)
-    modelling_rows, _ = split_holdout(raw.valid, config.data, config.modelling)
-    fingerprint = fingerprint_frame(modelling_rows[[*config.data.features.all, config.data.target]])
+    modelling_rows, _, fingerprint = _split(config, validated(config))
     joined = _searched(config, modelling_rows, fingerprint, progress, "join")
     assert isinstance(joined, Joined)
     return joined
+
+
+def _split(config: Config, raw: ValidationResult) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Modelling and holdout rows, and the fingerprint of the modelling rows (what names the model and its study)."""
+    modelling_rows, holdout_rows = split_holdout(raw.valid, config.data, config.modelling)
+    return modelling_rows, holdout_rows, fingerprint_frame(modelling_rows[[*config.data.features.all, config.data.target]])
 
 
 def _searched(config: Config, modelling_rows: pd.DataFrame, fingerprint: dict[str, Any], progress: bool, role: Role) -> Searched | Joined:
