@@ -88,7 +88,8 @@ def gate(
 
     Under the model's promotion lock, in an order a crash cannot make disagree: `save()` writes the
     bundle (it becomes `latest`), the decision is taken on the holdout rows the champion never trained
-    on, `publish(bundle, decision)` records it elsewhere (MLflow: the run and the registry alias), and
+    on (`holdout_rows` are the rows the candidate's holdout metrics were computed on: when the champion
+    never saw any of them, the candidate's score is that metric, not a second pass of the model), `publish(bundle, decision)` records it elsewhere (MLflow: the run and the registry alias), and
     only then does the `champion` link move and the audit line get written.
     """
     data = config.data
@@ -124,7 +125,8 @@ def judge(
 
             score, champion_value = gate_score(candidate, champion, rows, metric)
         else:
-            score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
+            if len(rows) < len(holdout_rows) or metric not in candidate.metrics["holdout"]:  # else: scored on them already
+                score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
             champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
             comparison = compare(candidate, champion, rows)
     if champion is None and note.startswith("forced"):

@@ -6,10 +6,23 @@ trial scored by k-fold CV, built to scale.
   pruned), and so are folds that would end after it, judged by the slowest folds of the same
   algorithm so far (before an algorithm's first folds: a fit of its defaults on 5,000 rows, scaled
   linearly); when not even a new trial's first folds fit in what is left, the search ends. The refit on all modelling rows comes after the budget and is timed separately.
-- **Pruning** (`modelling.pruning`): a trial reports its running mean after each fold and Optuna's
-  `MedianPruner` stops it when it is worse than the median of the trials before it at that fold, from
-  its second fold on. Each algorithm's defaults (the first trials, at least 3) are never pruned. A pruned trial is on the leaderboard as
-  pruned, with the folds it finished, and is never ranked among the scored ones.
+- **Pruning** (`modelling.pruning`), on a table of fewer than 40,000 search rows: a trial reports its
+  running mean after each fold and Optuna's `MedianPruner` stops it when it is worse than the median of
+  the trials before it at that fold, from its second fold on. Each algorithm's defaults (the first
+  trials, at least 3) are never pruned. A pruned trial is on the leaderboard as pruned, with the folds
+  it finished, and is never ranked among the scored ones.
+- **Successive halving on rows** (`modelling.pruning` on a larger table): a trial climbs rungs of
+  growing samples, each 4 x the one before, from at least 10,000 rows up to every search row (800,000
+  rows: 12,500, 50,000, 200,000, 800,000), with the k folds of each rung; each rung's sample holds the
+  one before (`rung_order`: stratified, newest-first in time order, or seeded). After each rung but the
+  last, Optuna's `SuccessiveHalvingPruner` (asynchronous successive halving, reduction factor 4) lets
+  it go on only while it is in the best quarter of the trials that finished that rung (the first to
+  finish a rung always goes on). The leaderboard's `rows` says which rung a trial's scores are from, and
+  scored trials rank by `rows` first, then by the metric: as scikit-learn's `HalvingRandomSearchCV`
+  picks its best among the candidates of the last rung it reached. When the budget stops a trial on a
+  rung above its first, it keeps the score of its last full rung (scored, at fewer rows, with the reason
+  in `pruned_because`); cheap trials on small samples find the region, and only the good ones pay for
+  all the rows. The no-skill baseline is scored on the first rung.
 - **Subsampled search** (`modelling.search_rows`): trials see at most this many modelling rows (a
   stratified sample for classification, the newest rows for `holdout_split: latest`, else a seeded
   random sample); the winner is refit on every modelling row.
@@ -25,7 +38,8 @@ trial scored by k-fold CV, built to scale.
 The fold loop is written here rather than taken from scikit-learn's `cross_validate`: the pruner
 needs each fold's score as it comes and the budget needs a boundary between folds.
 `HalvingRandomSearchCV` prunes on growing subsamples but cannot share a study, a sampler or a budget
-with other processes; Optuna's RDB storage can.
+with other processes; Optuna's RDB storage and its pruners can, so the rungs are Optuna's and only
+the samples are built here.
 
 Algorithms without hyperparameters (the baseline) are scored once, outside the study, by the process
 that builds the leaderboard: the no-skill line is always there.
@@ -70,7 +84,9 @@ STUDY_ROW = "leaderboard_row"  # the trial's user attribute holding its leaderbo
 STARTED_AT = "started_at"
 MIN_STARTUP = 3  # trials scored in full before the pruner compares (at least each algorithm's defaults)
 ESTIMATE_ROWS = 5_000  # rows of the sample fit that estimates an algorithm's first folds under a budget
-WARMUP_FOLDS = 1  # a trial is never pruned on its first fold alone: one fold is a noisy estimate  # the study's user attribute: when its first process began (the shared budget's start)
+WARMUP_FOLDS = 1  # a trial is never pruned on its first fold alone: one fold is a noisy estimate
+RUNG_MIN_ROWS = 10_000  # the smallest sample of successive halving on rows
+REDUCTION = 4  # each rung has 4 x the rows of the one before, and a quarter of a rung's trials go on
 
 
 @dataclass(frozen=True)
@@ -124,13 +140,44 @@ def sample_rows(X: pd.DataFrame, y: pd.Series, task: str, modelling: ModellingCo
     return X.iloc[kept], y.iloc[kept]
 
 
+def rung_sizes(rows: int, pruning: bool) -> list[int]:
+    """The rows of each rung of successive halving: every row last, each rung before it a quarter of the
+    next, none below RUNG_MIN_ROWS. One rung (every row, pruned fold by fold) without pruning or for a
+    table of fewer than REDUCTION x RUNG_MIN_ROWS rows."""
+    sizes = [rows]
+    while pruning and sizes[0] // REDUCTION >= RUNG_MIN_ROWS:
+        sizes.insert(0, sizes[0] // REDUCTION)
+    return sizes
+
+
+def rung_order(y: pd.Series, task: str, modelling: ModellingConfig) -> np.ndarray:
+    """Row positions in an order whose every prefix is a fair sample, so each rung's rows hold the one
+    before's: the newest first (time order), classes interleaved in proportion (classification; each
+    class's rows shuffled, seeded), or a seeded shuffle."""
+    count = len(y)
+    if modelling.holdout_split == "latest":
+        return np.arange(count)[::-1].copy()
+    rng = np.random.default_rng(modelling.seed)
+    if task != "classification":
+        return rng.permutation(count)
+    codes = pd.factorize(y)[0]
+    place = np.empty(count)
+    for code in np.unique(codes):
+        members = np.flatnonzero(codes == code)
+        place[rng.permutation(members)] = (np.arange(len(members)) + 0.5) / len(members)  # its share of the class
+    return np.argsort(place, kind="stable")
+
+
 def rank(leaderboard: pd.DataFrame, modelling: ModellingConfig) -> pd.DataFrame:
-    """Scored trials by the metric (ties: the earlier trial), then the pruned ones in trial order."""
+    """Scored trials from the largest rung down (more rows, a surer score), by the metric within a rung
+    (ties: the earlier trial); then the pruned ones in trial order."""
     scored = leaderboard["state"] == COMPLETE
     ordered = pd.concat(
         [
             leaderboard[scored].sort_values(
-                [f"mean_{modelling.metric}", "trial"], ascending=[not modelling.greater_is_better, True], kind="stable"
+                ["rows", f"mean_{modelling.metric}", "trial"],
+                ascending=[False, not modelling.greater_is_better, True],
+                kind="stable",
             ),
             leaderboard[~scored].sort_values("trial", kind="stable"),
         ]
@@ -149,6 +196,8 @@ class Outcome:
     fit_time_s: float
     state: str = COMPLETE
     reason: str = ""
+    rows: int = 0  # the rows (rung) its scores are from
+    budget_stopped: bool = False  # the time budget ended it (pruned, or scored on a smaller rung than it reached)
 
     def row(self, trial: int, metric_names: tuple[str, ...], folds: int) -> dict[str, Any]:
         done = len(self.scores[metric_names[0]])
@@ -157,6 +206,7 @@ class Outcome:
             "algorithm": self.algorithm,
             "state": self.state,
             "folds": f"{done}/{folds}",
+            "rows": self.rows,
         }
         for name in metric_names:
             values = self.scores[name]
@@ -171,7 +221,7 @@ class Outcome:
 
 
 class Folds:
-    """The trials' rows, folds and scorers: fits a candidate fold by fold, `jobs` folds at a time."""
+    """The trials' rows, rungs, folds and scorers: fits a candidate fold by fold, `jobs` folds at a time."""
 
     def __init__(self, X: pd.DataFrame, y: pd.Series, data: DataConfig, preprocessing: PreprocessingConfig, modelling: ModellingConfig) -> None:
         self.X, self.y, self.data, self.preprocessing, self.modelling = X, y, data, preprocessing, modelling
@@ -179,57 +229,98 @@ class Folds:
         # The modelling metric first: it is the one reported to the pruner and kept per fold.
         self.metric_names = (modelling.metric, *[name for name in self.metric_names if name != modelling.metric])
         self.scoring = {name: SCORERS[name] for name in self.metric_names}
-        self.splits = list(folds_of(data.task, modelling).split(X, y))
+        self.sizes = rung_sizes(len(X), modelling.pruning)
+        order = rung_order(y, data.task, modelling) if len(self.sizes) > 1 else np.arange(len(X))
+        self.rungs = [self._splits(np.sort(order[:size])) for size in self.sizes]  # each rung's folds, as positions in X
+        self.splits = self.rungs[-1]  # every row's folds
         self.jobs = min(modelling.jobs, len(self.splits))
         self.threads = max(1, available_cores() // self.jobs)
-        self.chunk_seconds: dict[str, list[float]] = {}  # wall time of each `jobs` folds, per algorithm
+        self.chunk_seconds: dict[tuple[str, int], list[float]] = {}  # wall time of each `jobs` folds, per algorithm and rung
         self.estimates: dict[str, float] = {}  # seconds a fold would take, from a fit on a sample (see `estimate`)
 
-    def run(self, algorithm: str, params: dict[str, Any], report: Callable[[int, float], bool], deadline: float | None) -> Outcome:
-        """Fit and score each fold; `report(fold, running mean)` answers True to prune; past `deadline` the
-        trial is pruned at its next fold boundary."""
-        from joblib import Parallel, delayed
+    @property
+    def halving(self) -> bool:
+        """Whether trials climb rungs of growing samples (successive halving) instead of pruning fold by fold."""
+        return len(self.sizes) > 1
 
+    def _splits(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The folds of the rows at positions `rows` (sorted), as positions in X; no rows are copied."""
+        folds = folds_of(self.data.task, self.modelling).split(np.empty((len(rows), 0)), self.y.iloc[rows])
+        return [(rows[train], rows[test]) for train, test in folds]
+
+    def run(
+        self, algorithm: str, params: dict[str, Any], report: Callable[[int, float], bool], deadline: float | None, rungs: int | None = None
+    ) -> Outcome:
+        """Fit and score each fold of each rung; `report(step, running mean)` answers True to prune: after
+        each fold of a single rung, or after each rung but the last (step REDUCTION ** rung) when halving.
+        Past `deadline` no fold starts: the trial is pruned, or keeps the score of its last full rung.
+        With `rungs`, only the first that many rungs are climbed."""
         pipeline = build_pipeline(algorithm, params, self.data, self.preprocessing, self.modelling.seed, self.modelling.class_weight)
         outcome = Outcome(algorithm, params, {name: [] for name in self.metric_names}, 0.0)
-        for start in range(0, len(self.splits), self.jobs):
-            stop = None if deadline is None else self.stop_reason(algorithm, deadline, start)
-            if stop is not None:
-                outcome.state, outcome.reason = PRUNED, stop
-                return outcome
-            chunk = self.splits[start : start + self.jobs]
-            began = time.monotonic()
-            results = Parallel(n_jobs=len(chunk), backend="threading")(delayed(self._fold)(pipeline, *split) for split in chunk)
-            self.chunk_seconds.setdefault(algorithm, []).append(time.monotonic() - began)
-            for offset, (scores, seconds) in enumerate(results):  # in fold order, whichever finished first
-                for name, value in scores.items():
-                    outcome.scores[name].append(value)
-                outcome.fit_time_s += seconds
-                mean = float(np.mean(outcome.scores[self.modelling.metric]))
-                if report(start + offset, mean) and start + offset + 1 < len(self.splits):
-                    outcome.state, outcome.reason = PRUNED, f"worse than the median trial after fold {start + offset + 1}"
+        for rung, size in enumerate(self.sizes[:rungs]):
+            scores: dict[str, list[float]] = {name: [] for name in self.metric_names}
+            for start in range(0, len(self.splits), self.jobs):
+                stop = None if deadline is None else self.stop_reason(algorithm, deadline, start, rung)
+                if stop is not None:
+                    outcome.budget_stopped = True
+                    if rung == 0:  # no full rung: pruned, with the folds it finished
+                        outcome.scores, outcome.rows, outcome.state, outcome.reason = scores, size, PRUNED, stop
+                    else:  # scored on the last rung it finished
+                        outcome.reason = f"{stop} at {size:,} rows; scored at {outcome.rows:,}"
                     return outcome
+                fold_scores, seconds = self._chunk(algorithm, rung, pipeline, start)
+                outcome.fit_time_s += seconds
+                for offset, values in enumerate(fold_scores):  # in fold order, whichever finished first
+                    for name, value in values.items():
+                        scores[name].append(value)
+                    done = start + offset + 1
+                    if not self.halving and report(done - 1, float(np.mean(scores[self.modelling.metric]))) and done < len(self.splits):
+                        outcome.scores, outcome.rows, outcome.state = scores, size, PRUNED
+                        outcome.reason = f"worse than the median trial after fold {done}"
+                        return outcome
+            outcome.scores, outcome.rows = scores, size
+            if self.halving and rung + 1 < len(self.sizes) and report(REDUCTION**rung, float(np.mean(scores[self.modelling.metric]))):
+                outcome.state = PRUNED
+                outcome.reason = f"not in the best 1/{REDUCTION} of the trials at {size:,} rows"
+                return outcome
         return outcome
 
-    def stop_reason(self, algorithm: str, deadline: float, start: int) -> str | None:
-        """Why the folds from `start` on are not fitted: the deadline has passed, or they would end after it,
-        judged by the slowest such folds of this algorithm so far (None: fit them)."""
+    def _chunk(self, algorithm: str, rung: int, pipeline: Pipeline, start: int) -> tuple[list[dict[str, float]], float]:
+        """The `jobs` folds of `rung` from `start`, fitted at once in threads: their scores and fit seconds."""
+        from joblib import Parallel, delayed
+
+        chunk = self.rungs[rung][start : start + self.jobs]
+        began = time.monotonic()
+        results = Parallel(n_jobs=len(chunk), backend="threading")(delayed(self._fold)(pipeline, *split) for split in chunk)
+        self.chunk_seconds.setdefault((algorithm, rung), []).append(time.monotonic() - began)
+        return [scores for scores, _ in results], sum(seconds for _, seconds in results)
+
+    def stop_reason(self, algorithm: str, deadline: float, start: int, rung: int = 0) -> str | None:
+        """Why the folds of `rung` from `start` on are not fitted: the deadline has passed, or they would end
+        after it, judged by the slowest such folds of this algorithm on this rung so far; before its first
+        folds on a rung, by the rung before's scaled to the rows (linearly), and on the first rung by a fit
+        of its defaults on a sample (None: fit them)."""
         left = deadline - time.monotonic()
         if left <= 0:
             return f"the time budget ended after fold {start}"
-        seen = self.chunk_seconds.get(algorithm)
+        seen = self.chunk_seconds.get((algorithm, rung))
         if seen and max(seen) > left:
             return f"the time budget would end during fold {start + 1} ({max(seen):.0f} s a fold, {left:.0f} s left)"
-        if not seen and start == 0:  # this algorithm's first folds: judge them by a fit on a sample
-            estimate = self.estimate(algorithm)
+        if not seen and start == 0:
+            before = self.chunk_seconds.get((algorithm, rung - 1))
+            estimate = max(before) * self.sizes[rung] / self.sizes[rung - 1] if before else self.estimate(algorithm, rung)
             if estimate > left:
                 return f"the time budget would end during fold 1 (about {estimate:.0f} s a fold, {left:.0f} s left)"
+            chunks = math.ceil(len(self.splits) / self.jobs)
+            if self.halving and estimate * chunks > left:  # a rung not climbed in full adds nothing: not begun
+                return f"the time budget would end during this rung (about {estimate * chunks:.0f} s, {left:.0f} s left)"
         return None
 
-    def estimate(self, algorithm: str) -> float:
-        """Seconds one fold of `algorithm`'s defaults would take, from a fit on at most ESTIMATE_ROWS of the first
-        fold's training rows scaled linearly to all of them (0 when the fold is that small: it just runs)."""
-        train = self.splits[0][0]
+    def estimate(self, algorithm: str, rung: int = 0) -> float:
+        """Seconds one fold of `algorithm`'s defaults on `rung` would take, from a fit on at most ESTIMATE_ROWS
+        of its first fold's training rows scaled linearly to all of them (0 when the fold is that small: it
+        just runs)."""
+        train = self.rungs[rung][0][0]
         if len(train) <= 2 * ESTIMATE_ROWS:
             return 0.0
         if algorithm not in self.estimates:
@@ -238,8 +329,8 @@ class Folds:
             sample = np.random.default_rng(self.modelling.seed).choice(train, ESTIMATE_ROWS, replace=False)
             began = time.perf_counter()
             pipeline.fit(self.X.iloc[sample], self.y.iloc[sample])
-            self.estimates[algorithm] = (time.perf_counter() - began) * len(train) / ESTIMATE_ROWS
-        return self.estimates[algorithm]
+            self.estimates[algorithm] = (time.perf_counter() - began) / ESTIMATE_ROWS  # seconds a row
+        return self.estimates[algorithm] * len(train)
 
     def _fold(self, pipeline: Pipeline, train: np.ndarray, test: np.ndarray) -> tuple[dict[str, float], float]:
         from threadpoolctl import threadpool_limits
@@ -258,10 +349,10 @@ class Progress:
     """One INFO line per trial (console and log file): its number on the leaderboard, then how many of
     n_trials are done; and the terminal's bar over n_trials."""
 
-    def __init__(self, total: int, metric: str, budget: float | None, shown: bool) -> None:
+    def __init__(self, total: int, metric: str, budget: float | None, shown: bool, halving: bool = False) -> None:
         from tqdm.auto import tqdm
 
-        self.total, self.metric, self.budget = total, metric, budget
+        self.total, self.metric, self.budget, self.halving = total, metric, budget, halving
         self.started = time.monotonic()
         self.bar = tqdm(total=total, desc="trials", unit="trial", disable=not shown, leave=False)
         self.done = 0
@@ -271,10 +362,12 @@ class Progress:
         self.bar.update(1)
         elapsed = time.monotonic() - self.started
         values = outcome.scores[self.metric]
+        at = f" at {outcome.rows:,} rows" if self.halving else ""
         if outcome.state == COMPLETE:
-            result = f"{self.metric} {np.mean(values):.4f} ± {np.std(values):.4f} ({len(values)}/{folds} folds)"
+            result = f"{self.metric} {np.mean(values):.4f} ± {np.std(values):.4f} ({len(values)}/{folds} folds{at})"
+            result += f" ({outcome.reason})" if outcome.reason else ""
         else:
-            result = f"pruned after {len(values)}/{folds} folds ({outcome.reason})"
+            result = f"pruned after {len(values)}/{folds} folds{at} ({outcome.reason})"
         logger.info(
             "trial %d (%d/%d) %s %s: %s, %.1f s; elapsed %.0f s, %s",
             number, self.done, self.total, outcome.algorithm, short_params(outcome.params), result, outcome.fit_time_s, elapsed, self._eta(elapsed),
@@ -367,6 +460,7 @@ def search(
         "budget_s": modelling.time_budget_s,
         "budget_exhausted": trials.budget_exhausted,
         "search_rows": len(X_search),
+        "rungs": folds.sizes,
         "modelling_rows": len(X),
         "n_jobs": folds.jobs,
         "threads_per_fold": folds.threads,
@@ -416,7 +510,7 @@ class Trials:
         self.first = [algorithm for algorithm in candidates if algorithm in self.tuned]  # tried with their defaults
         self.budget_exhausted = False
         self.began = time.time()  # the budget counts from here (a shared study's: from its first process)
-        self.progress = Progress(modelling.n_trials, modelling.metric, modelling.time_budget_s, progress)
+        self.progress = Progress(modelling.n_trials, modelling.metric, modelling.time_budget_s, progress, folds.halving)
         self._study: Any = None
 
     @property
@@ -433,11 +527,11 @@ class Trials:
         shared = modelling.study_storage is not None
         # Processes joining one study must not suggest the same parameters from the same history.
         seed = modelling.seed if not shared else (modelling.seed + os.getpid()) % 2**32
-        pruner = (
-            optuna.pruners.MedianPruner(n_startup_trials=max(MIN_STARTUP, len(self.first)), n_warmup_steps=WARMUP_FOLDS)
-            if modelling.pruning
-            else optuna.pruners.NopPruner()
-        )
+        pruner: Any = optuna.pruners.NopPruner()
+        if modelling.pruning and self.folds.halving:  # asynchronous successive halving; steps are REDUCTION ** rung
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION)
+        elif modelling.pruning:
+            pruner = optuna.pruners.MedianPruner(n_startup_trials=max(MIN_STARTUP, len(self.first)), n_warmup_steps=WARMUP_FOLDS)
         storage: Any = None
         if modelling.study_storage is not None:
             storage = _storage(modelling.study_storage)
@@ -486,12 +580,12 @@ class Trials:
             algorithm = trial.suggest_categorical("algorithm", self.tuned)
             params = SEARCH_SPACES[task][algorithm].sample(trial)
 
-            def report(fold: int, mean: float) -> bool:
-                trial.report(mean, fold)
+            def report(step: int, mean: float) -> bool:
+                trial.report(mean, step)
                 return bool(trial.should_prune())
 
             outcome = self.folds.run(algorithm, params, report, deadline)
-            if outcome.state == PRUNED and outcome.reason.startswith("the time budget"):
+            if outcome.budget_stopped:
                 self.budget_exhausted = True
                 if not outcome.scores[self.modelling.metric]:  # not one fold fitted: the trial is on no leaderboard
                     if self.nothing_fits(deadline):
@@ -530,10 +624,11 @@ class Trials:
         return [trial for trial in self.study.get_trials(deepcopy=False, states=states) if STUDY_ROW in trial.user_attrs]
 
     def fixed_rows(self) -> list[dict[str, Any]]:
-        """The parameterless candidates, scored once each (never pruned: they are the no-skill line)."""
+        """The parameterless candidates, scored once each (never pruned: they are the no-skill line), on the
+        first rung: ranked by rows, a no-skill line on every row would head trials that climbed less far."""
         rows = []
         for number, algorithm in enumerate(self.fixed):
-            outcome = self.folds.run(algorithm, {}, lambda fold, mean: False, None)
+            outcome = self.folds.run(algorithm, {}, lambda fold, mean: False, None, rungs=1)
             self.progress.trial(number, outcome, len(self.folds.splits))
             rows.append(outcome.row(number, self.folds.metric_names, len(self.folds.splits)))
         return rows

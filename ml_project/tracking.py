@@ -89,6 +89,7 @@ def log_modelling_run(
     }
     metrics = {f"cv_{name}": value for name, value in bundle.metrics["cv"].items()}
     metrics |= {f"holdout_{name}": value for name, value in bundle.metrics["holdout"].items()}
+    metrics |= {f"baseline_holdout_{name}": value for name, value in bundle.metrics.get("baseline_holdout", {}).items()}
     tags = {
         "bundle.version": bundle.version,
         "bundle.path": str(bundle.path),

@@ -36,10 +36,11 @@ from ml_project.artifacts import (
 from ml_project.comparison import Comparison
 from ml_project.config import Config, ConfigError
 from ml_project.ingestion import load_modelling_data
-from ml_project.modelling import SCORERS, check_feasible, split_features_target, split_holdout
+from ml_project.modelling import SCORERS, build_pipeline, check_feasible, split_features_target, split_holdout
 from ml_project.promotion import Decision, load_champion, read_decisions
 from ml_project.search import Joined, Role, Searched, search, study_name
 from ml_project.validation import (
+    InputSchema,
     ValidationResult,
     infer_schema,
     schema_from_config,
@@ -84,6 +85,8 @@ def train(
     data = config.data
     raw = validated(config)
     modelling_rows, holdout_rows, fingerprint = _split(config, raw)
+    schema = infer_schema(raw.valid, data, config.validation)  # ranges from every valid training row
+    raw = raw.model_copy(update={"valid": raw.valid.iloc[:0]})  # each valid row is in one of the two splits: not kept thrice
     if skip_unchanged:
         raise_if_unchanged(config, fingerprint["sha256"])
     model_dir = config.paths.models / config.tracking.model_name
@@ -93,9 +96,9 @@ def train(
     X, _ = split_features_target(modelling_rows, data)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
     began = time.monotonic()
-    holdout, plots = evaluated(config, result, holdout_rows)
+    holdout, baseline, plots = evaluated(config, result, modelling_rows, holdout_rows)
     result.summary["evaluation_s"] = round(time.monotonic() - began, 3)
-    bundle = exported_bundle(config, result, raw, (modelling_rows, holdout_rows), fingerprint, holdout)
+    bundle = exported_bundle(config, result, schema, raw.quarantined_rows, (modelling_rows, holdout_rows), fingerprint, holdout, baseline)
     tables = {
         "reference.parquet": modelling_rows[[*data.features.all, data.target]],
         "training_quarantine.csv": raw.quarantine,
@@ -164,40 +167,49 @@ def validated(config: Config) -> ValidationResult:
 
 
 def evaluated(
-    config: Config, result: Searched, holdout_rows: pd.DataFrame
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Holdout metrics of the refitted best pipeline, and the plots the bundle keeps."""
+    config: Config, result: Searched, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Holdout metrics of the refitted best pipeline and of the no-skill baseline (fitted on the same
+    modelling rows), and the plots the bundle keeps."""
     data = config.data
     X_holdout, y_holdout = split_features_target(holdout_rows, data)
-    holdout = evaluation.evaluate(result.pipeline, X_holdout, y_holdout, data.task)
+    prediction, proba = evaluation.predicted(result.pipeline, X_holdout, data.task)  # once, for metrics and plot
+    holdout = evaluation.scored(result.pipeline, y_holdout, prediction, proba, data.task)
     importance = evaluation.feature_importance(
         result.pipeline, X_holdout, y_holdout, SCORERS[config.modelling.metric], config.modelling.seed
     )
     plots = {
         "leaderboard": evaluation.leaderboard_figure(result.leaderboard, config.modelling.metric),
         "feature_importance": evaluation.feature_importance_figure(importance),
-        "confusion_matrix" if data.task == "classification" else "residuals": (
-            evaluation.confusion_matrix_figure if data.task == "classification" else evaluation.residuals_figure
-        )(result.pipeline, X_holdout, y_holdout),
     }
-    return holdout, plots
+    if data.task == "classification":
+        classes = [str(label) for label in result.pipeline.classes_]
+        plots["confusion_matrix"] = evaluation.confusion_matrix_figure(classes, y_holdout, prediction)
+    else:
+        plots["residuals"] = evaluation.residuals_figure(y_holdout, prediction)
+    modelling = config.modelling
+    no_skill = build_pipeline("baseline", {}, data, config.preprocessing, modelling.seed, modelling.class_weight)
+    baseline = evaluation.evaluate(no_skill.fit(*split_features_target(modelling_rows, data)), X_holdout, y_holdout, data.task)
+    return holdout, baseline, plots
 
 
 def exported_bundle(
     config: Config,
     result: Searched,
-    raw: ValidationResult,
+    schema: InputSchema,
+    quarantined_rows: int,
     rows: tuple[pd.DataFrame, pd.DataFrame],
     fingerprint: dict[str, Any],
     holdout: dict[str, float],
+    baseline: dict[str, float],
 ) -> Bundle:
     """The bundle to save: pipeline, schema (ranges from every valid training row), metrics and card."""
     data, (modelling_rows, holdout_rows) = config.data, rows
     return Bundle(
         pipeline=result.pipeline,
-        schema=infer_schema(raw.valid, data, config.validation),  # ranges from every valid training row
+        schema=schema,
         model_name=config.tracking.model_name,
-        metrics={"holdout": holdout, "cv": result.cv_metrics},
+        metrics={"holdout": holdout, "cv": result.cv_metrics, "baseline_holdout": baseline},
         fingerprint=fingerprint,
         config=config.model_dump(mode="json"),
         card=model_card(
@@ -208,7 +220,7 @@ def exported_bundle(
                 "modelling": len(modelling_rows),
                 "search": int(result.summary.get("search_rows", len(modelling_rows))),
                 "holdout": len(holdout_rows),
-                "quarantined": raw.quarantined_rows,
+                "quarantined": quarantined_rows,
             },
         )
         | {"search": result.summary},
@@ -265,6 +277,9 @@ def print_report(report: ModellingReport, config: Config) -> None:
         print(search_line(search))
     print(f"\nBest: {bundle.card['algorithm']} {bundle.card['params']}")
     print("Holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(bundle.metrics["holdout"].items())))
+    no_skill = bundle.metrics.get("baseline_holdout", {}).get(metric)
+    if no_skill is not None:
+        print(f"Holdout {metric}: {bundle.metrics['holdout'][metric]:.4f} against the no-skill baseline's {no_skill:.4f}")
     print(f"Bundle: {bundle.path}  (latest -> {bundle.version})")
     for name, path in report.reports.items():
         print(f"Holdout report ({name}): {path}")
@@ -285,6 +300,8 @@ def leaderboard_text(board: pd.DataFrame, metric: str, width: int = WIDTH) -> st
 
     windows = [name for name in board.columns if name.startswith(f"{metric}_window_")]
     state = [name for name in ("state", "folds") if name in board.columns]
+    if "rows" in board.columns and board["rows"].nunique() > 1:  # successive halving: the rung of each score
+        state.append("rows")
     table = board.copy()
     table["params"] = [short_params(json.loads(text), 200) for text in table["params"]]
     while True:
@@ -308,6 +325,8 @@ def search_line(search: dict[str, Any]) -> str:
     parts = [f"{search['trials']} trials ({search['scored']} scored, {search['pruned']} pruned)"]
     if budget is not None:
         parts.append(f"budget {budget:.0f} s " + ("used up" if search.get("budget_exhausted") else "not reached"))
+    if len(search.get("rungs", [])) > 1:
+        parts.append("successive halving on " + ", ".join(f"{rows:,}" for rows in search["rungs"]) + " rows")
     if search.get("search_rows") != search.get("modelling_rows"):
         parts.append(f"searched on {search['search_rows']} of {search['modelling_rows']} rows")
     parts.append(f"{search['n_jobs']} folds at a time x {search['threads_per_fold']} threads")

@@ -10,14 +10,15 @@ card), trials run and pruned, the process's peak RSS, the holdout f1_macro. FLAM
 process of its own on the same modelling rows (`split_holdout` of the same config) with `time_budget` =
 --budget, n_jobs 2, and is scored on the same holdout rows. FLAML's AutoML needs xgboost, which the
 project does not use, so it runs in a benchmark-only environment made once under --work (pip install
-flaml[automl]==2.8.0 and the table libraries). `--workers N` then runs N `--join-study` processes
-at once on a PostgreSQL server (Debian's postgresql, started on a free loopback port and stopped after,
-as the tests do) and one `--finish-study`, and prints the trials each added and the leaderboard's count.
+flaml[automl]==2.8.0 and the table libraries). `--workers N` then runs one `--join-study` process
+pinned to one core, and N at once pinned to one core each (as N one-core machines), on a PostgreSQL
+server (Debian's postgresql, started on a free loopback port and stopped after, as the tests do), then
+one `--finish-study`; it prints the trials each added, the study's own count and the leaderboard's.
 Asserts nothing: it prints figures side by side.
 
     cd /work/main && .venv/bin/python -m tests.benchmarks.training                  # 1M rows, 300 s
     cd /work/main && .venv/bin/python -m tests.benchmarks.training --rows 10000000 --search-rows 200000 --no-flaml
-    cd /work/main && .venv/bin/python -m tests.benchmarks.training --budget 120 --workers 2 --no-flaml
+    cd /work/main && .venv/bin/python -m tests.benchmarks.training --budget 120 --search-rows 20000 --workers 2 --workers-only
 
 Goals: total wall <= 1.3 x the budget, holdout f1_macro >= FLAML's - 0.005, 10M rows within 6 GiB peak RSS,
 2 workers about twice the trials of one in the same budget, every trial once.
@@ -30,6 +31,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -67,7 +69,9 @@ def table(rows: int, path: Path) -> Path:
     return path
 
 
-def config_file(work: Path, data: Path, budget: float, search_rows: int | None, storage: str | None = None) -> Path:
+def config_file(
+    work: Path, data: Path, budget: float, search_rows: int | None, storage: str | None = None, n_jobs: int | None = None
+) -> Path:
     path = work / "training_benchmark.yaml"
     lines = [
         "data:",
@@ -81,6 +85,7 @@ def config_file(work: Path, data: Path, budget: float, search_rows: int | None, 
         f"  time_budget_s: {budget}",
         f"  search_rows: {search_rows if search_rows else 'null'}",
         f"  study_storage: {storage if storage else 'null'}",
+        f"  n_jobs: {n_jobs if n_jobs else 'null'}",
         "tracking: {enabled: false, model_name: training_benchmark}",
         "monitoring: {holdout_report: false}",
         f"paths: {{output: {work / 'output'}}}",
@@ -166,22 +171,51 @@ def run_flaml(config_path: Path, budget: float, work: Path) -> dict[str, Any]:
 
 
 def workers(work: Path, data: Path, budget: float, search_rows: int | None, count: int) -> None:
+    """One process on one core, then `count` processes on one core each joined to one PostgreSQL study
+    for the same budget (as `count` one-core machines would), then --finish-study: trials of each."""
     from tests.postgres import postgres_server
 
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     with postgres_server() as url:
-        config = config_file(work, data, budget, search_rows, storage=url)
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-        command = [sys.executable, "-m", "use_cases.modelling_historic_data_local", "--config", str(config), "--no-progress", "--join-study"]
+        alone = _joined(config_file(work, data, budget, search_rows, storage=url, n_jobs=1), 1, env)
+    with postgres_server() as url:
+        config = config_file(work, data, budget, search_rows, storage=url, n_jobs=1)
         began = time.monotonic()
-        processes = [subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(count)]
-        outputs = [process.communicate() for process in processes]
+        ran = _joined(config, count, env)
         joined_s = time.monotonic() - began
-        ran = [int(re.search(r"ran (\d+) trials", out).group(1)) if re.search(r"ran (\d+) trials", out) else -1 for out, _ in outputs]
         finished = run_ours(config, "--finish-study")
         card, metrics = latest_card(work)
-    print(f"\n{count} workers joined to one PostgreSQL study for {budget:.0f} s: {joined_s:.0f} s wall; trials added per worker {ran} (sum {sum(ran)})")
-    print(f"--finish-study: leaderboard of {card['search']['trials']} trials ({card['search']['pruned']} pruned), "
-          f"holdout f1_macro {metrics['holdout']['f1_macro']:.4f}, {finished['wall_s']:.0f} s")
+        in_study = _study_trials(url)
+    print(f"\none process, 1 core, {budget:.0f} s: {sum(alone)} trials")
+    print(f"{count} processes, 1 core each, joined to one PostgreSQL study for {budget:.0f} s: {joined_s:.0f} s wall; "
+          f"trials added per process {ran} (sum {sum(ran)}, {sum(ran) / max(1, sum(alone)):.2f} x one process)")
+    print(f"--finish-study: leaderboard of {card['search']['trials']} trials ({card['search']['pruned']} pruned) "
+          f"from {in_study} finished trials in the study; holdout f1_macro {metrics['holdout']['f1_macro']:.4f}, "
+          f"{finished['wall_s']:.0f} s")
+
+
+def _joined(config: Path, count: int, env: dict[str, str]) -> list[int]:
+    """`count` --join-study processes at once, each pinned to its own core (taskset); the trials each says it added."""
+    command = [sys.executable, "-m", "use_cases.modelling_historic_data_local", "--config", str(config), "--no-progress", "--join-study"]
+    cores = sorted(os.sched_getaffinity(0))
+    processes = [
+        subprocess.Popen(["taskset", "-c", str(cores[index % len(cores)]), *command], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for index in range(count)
+    ]
+    outputs = [process.communicate() for process in processes]
+    for (out, err), process in zip(outputs, processes):
+        if process.returncode != 0:
+            raise SystemExit(f"--join-study failed ({process.returncode}):\n{err[-3000:]}")
+    return [int(match.group(1)) if (match := re.search(r"ran (\d+) trials", out)) else -1 for out, _ in outputs]
+
+
+def _study_trials(url: str) -> int:
+    """Finished (complete or pruned) trials in the study, read from the database itself."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return sum(len(study.get_trials(deepcopy=False, states=states)) for study in optuna.get_all_studies(storage=storage))
 
 
 def main() -> None:
@@ -192,10 +226,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/ml_project_training_benchmark"))
     parser.add_argument("--no-flaml", action="store_true")
     parser.add_argument("--workers", type=int, default=0, help="also run this many --join-study processes on PostgreSQL")
+    parser.add_argument("--workers-only", action="store_true", help="with --workers: skip the single modelling run")
     args = parser.parse_args()
     data = table(args.rows, args.work / f"table_{args.rows}.parquet")
     print(f"table: {args.rows:,} rows x 14 columns (12 numeric, 2 categorical), 3 classes: {data}")
+    if args.workers and args.workers_only:
+        workers(args.work, data, args.budget, args.search_rows, args.workers)
+        return
     config = config_file(args.work, data, args.budget, args.search_rows)
+    shutil.rmtree(args.work / "output", ignore_errors=True)  # a first run: no champion to score back to back
     ours = run_ours(config)
     card, metrics = latest_card(args.work)
     search = card["search"]

@@ -37,7 +37,7 @@ def test_bundle_holds_every_artifact_with_its_hash(trained) -> None:  # type: ig
     assert set(manifest["files"]) == BUNDLE_FILES
     assert manifest["version"] == report.bundle.version == folder.name
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics) == {"holdout", "cv"}
+    assert set(metrics) == {"holdout", "cv", "baseline_holdout"}
     assert set(metrics["holdout"]) == {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss"}
     assert (folder.parent / LATEST).resolve() == folder
 

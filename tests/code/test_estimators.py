@@ -14,7 +14,7 @@ from sklearn.base import clone
 from ml_project.artifacts import load_bundle, with_fast_path
 from ml_project.compiled import compile_pipeline, verify_compiled
 from ml_project.config import load_config
-from ml_project.estimators import LightGBMClassifier, LightGBMRegressor
+from ml_project.estimators import PARALLEL_ROWS, LightGBMClassifier, LightGBMRegressor
 from ml_project.modelling import SEARCH_SPACES, build_pipeline, split_features_target
 from ml_project.prediction import predict_frame
 
@@ -162,4 +162,31 @@ def test_prediction_runs_on_one_thread_at_the_best_round(monkeypatch: pytest.Mon
     predict = model.booster_.predict
     monkeypatch.setattr(model.booster_, "predict", lambda data, **kwargs: calls.append(kwargs) or predict(data, **kwargs))
     model.predict_proba(X[:32])
-    assert calls == [{"num_iteration": model.best_iteration_, "num_threads": 1}]
+    assert calls == [{"num_iteration": model.best_iteration_, "num_threads": 1}]  # fewer than PARALLEL_ROWS rows
+
+
+def test_a_large_batch_is_predicted_on_every_thread_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _category_decides(rows=PARALLEL_ROWS)
+    model = LightGBMClassifier(random_state=0).fit(X, y)
+    one_thread = model.booster_.predict(X, num_iteration=model.best_iteration_, num_threads=1)
+    calls: list[dict[str, object]] = []
+    predict = model.booster_.predict
+    monkeypatch.setattr(model.booster_, "predict", lambda data, **kwargs: calls.append(kwargs) or predict(data, **kwargs))
+    proba = model.predict_proba(X)
+    assert calls == [{"num_iteration": model.best_iteration_, "num_threads": 0}]  # OpenMP's default
+    np.testing.assert_array_equal(proba[:, 1], one_thread)
+
+
+def test_training_follows_the_callers_thread_limit_and_grows_the_same_trees_on_any() -> None:
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40_000, 6))
+    y = np.where(X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=40_000) > 0, "a", "b")
+    trees = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            model = LightGBMClassifier(n_estimators=30, num_leaves=63, random_state=0).fit(X, y)
+        assert model.model_.get_params()["num_threads"] == 0  # the limit above decides, not a fixed count
+        trees.append(model.booster_.model_to_string())
+    assert trees[0] == trees[1]

@@ -116,10 +116,18 @@ def test_feature_importance_covers_every_input_and_is_zero_for_a_constant_model(
 
 def test_figures_are_titled_and_hold_one_mark_per_item() -> None:
     pipeline, X, y = _fitted("penguins_classification", "logistic_regression")
-    confusion = evaluation.confusion_matrix_figure(pipeline, X, y)
+    classes = [str(label) for label in pipeline.classes_]
+    prediction, proba = evaluation.predicted(pipeline, X, "classification")
+    assert proba is not None and (prediction == pipeline.predict(X)).all() and (proba == pipeline.predict_proba(X)).all()
+    assert evaluation.scored(pipeline, y, prediction, proba, "classification") == evaluation.evaluate(pipeline, X, y, "classification")
+    confusion = evaluation.confusion_matrix_figure(classes, y, prediction)
     assert isinstance(confusion, Figure) and confusion.axes[0].get_title() == "Holdout confusion matrix"
+    cells = [int(text.get_text()) for text in confusion.axes[0].texts]
+    assert len(cells) == len(classes) ** 2 and sum(cells) == len(y)  # every holdout row in one cell
     regressor, Xr, yr = _fitted("penguins_regression", "ridge")
-    assert evaluation.residuals_figure(regressor, Xr, yr).axes[0].collections[0].get_offsets().shape == (len(Xr), 2)
+    predicted_values, no_proba = evaluation.predicted(regressor, Xr, "regression")
+    assert no_proba is None
+    assert evaluation.residuals_figure(yr, predicted_values).axes[0].collections[0].get_offsets().shape == (len(Xr), 2)
     importance = pd.Series([0.1, 0.3], index=["a", "b"])
     assert len(evaluation.feature_importance_figure(importance).axes[0].patches) == 2
     leaderboard = pd.DataFrame(

@@ -217,3 +217,47 @@ def test_finishing_a_study_without_trials_is_one_line(tmp_path: Path) -> None:
     assert str(error.value) == (
         "config error: --finish-study: study penguins-empty at modelling.study_storage holds no finished trial; add trials with --join-study first"
     )
+
+
+def test_rungs_grow_by_four_from_ten_thousand_rows_to_every_row() -> None:
+    from ml_project.search import rung_sizes
+
+    assert rung_sizes(800_000, pruning=True) == [12_500, 50_000, 200_000, 800_000]
+    assert rung_sizes(40_000, pruning=True) == [10_000, 40_000]
+    assert rung_sizes(39_999, pruning=True) == [39_999]  # too few rows to halve: pruned fold by fold
+    assert rung_sizes(800_000, pruning=False) == [800_000]
+
+
+def test_every_prefix_of_the_rung_order_is_a_fair_sample() -> None:
+    from ml_project.search import rung_order
+
+    config, X, y = penguin_rows()
+    order = rung_order(y, "classification", config.modelling)
+    assert sorted(order) == list(range(len(y)))
+    shares = y.value_counts(normalize=True)
+    for size in (20, 55, 110):
+        prefix = y.iloc[order[:size]].value_counts()
+        assert ((prefix - shares * size).abs() <= 1).all(), size  # each class within one row of its share
+    latest = rung_order(y, "classification", config.modelling.model_copy(update={"holdout_split": "latest"}))
+    assert latest[:5].tolist() == list(range(len(y) - 1, len(y) - 6, -1))  # the newest first
+
+
+def test_successive_halving_climbs_rungs_of_rows_and_ranks_the_largest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml_project import search as search_module
+
+    monkeypatch.setattr(search_module, "RUNG_MIN_ROWS", 50)  # penguins' modelling rows in two rungs
+    config, X, y = penguin_rows("modelling.n_trials=14", "modelling.algorithms=[baseline,logistic_regression,random_forest]")
+    small, every = len(X) // 4, len(X)
+    result = run(config, X, y)
+    board, summary = result.leaderboard, result.summary
+    assert summary["rungs"] == [small, every] and sorted(board["trial"]) == list(range(14))
+    assert set(board["rows"]) == {small, every} and set(board["folds"]) == {"3/3"}  # a rung is climbed in full
+    assert board.loc[board["trial"] == 0, "rows"].item() == small  # the no-skill line on the first rung only
+    assert board.loc[board["trial"] == 1, "rows"].item() == every  # the first tuned trial is the best so far: it climbs
+    scored, pruned = board[board["state"] == COMPLETE], board[board["state"] == PRUNED]
+    assert len(pruned) > 0 and set(pruned["rows"]) == {small}
+    assert set(pruned["pruned_because"]) == {f"not in the best 1/4 of the trials at {small:,} rows"}
+    assert scored["rows"].is_monotonic_decreasing  # the largest rung first, then by the metric within it
+    for rows in (small, every):
+        assert scored.loc[scored["rows"] == rows, "mean_f1_macro"].is_monotonic_decreasing
+    assert (board.iloc[0]["rows"], result.algorithm) == (every, board.iloc[0]["algorithm"])

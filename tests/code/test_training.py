@@ -10,7 +10,7 @@ import pytest
 
 from ml_project.ingestion import load_modelling_data
 from ml_project.training import Locked, evaluated, exclusive, exported_bundle, validated
-from ml_project.validation import schema_from_config, validate
+from ml_project.validation import infer_schema, schema_from_config, validate
 
 from ..conftest import make_config
 
@@ -39,14 +39,20 @@ def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) ->
         summary={"search_rows": 100},
     )
     holdout_rows = raw.valid.sample(n=rows["holdout"], random_state=0)
-    holdout, plots = evaluated(config, result, holdout_rows)
+    modelling_rows = raw.valid.drop(holdout_rows.index)
+    holdout, baseline, plots = evaluated(config, result, modelling_rows, holdout_rows)
     assert sorted(holdout) == ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
+    assert sorted(baseline) == sorted(holdout)  # the no-skill line, scored the same way
+    majority = modelling_rows[config.data.target].mode()[0]  # the prior's most frequent class, always predicted
+    assert baseline["accuracy"] == (holdout_rows[config.data.target] == majority).mean()
+    assert baseline["balanced_accuracy"] == pytest.approx(1 / holdout_rows[config.data.target].nunique())
     assert sorted(plots) == ["confusion_matrix", "feature_importance", "leaderboard"]
     fingerprint = {"sha256": "x"}
-    exported = exported_bundle(config, result, raw, (raw.valid, holdout_rows), fingerprint, holdout)
+    schema = infer_schema(raw.valid, config.data, config.validation)
+    exported = exported_bundle(config, result, schema, raw.quarantined_rows, (raw.valid, holdout_rows), fingerprint, holdout, baseline)
     assert exported.card["rows"] == {"modelling": len(raw.valid), "search": 100, "holdout": rows["holdout"], "quarantined": 0}
     assert exported.card["search"] == {"search_rows": 100}
-    assert (exported.metrics["holdout"], exported.fingerprint) == (holdout, fingerprint)
+    assert (exported.metrics["holdout"], exported.metrics["baseline_holdout"], exported.fingerprint) == (holdout, baseline, fingerprint)
     assert exported.schema == bundle.schema  # ranges from every valid row, as the trained bundle's
 
 
