@@ -87,6 +87,9 @@ ESTIMATE_ROWS = 5_000  # rows of the sample fit that estimates an algorithm's fi
 WARMUP_FOLDS = 1  # a trial is never pruned on its first fold alone: one fold is a noisy estimate
 RUNG_MIN_ROWS = 10_000  # the smallest sample of successive halving on rows
 REDUCTION = 4  # each rung has 4 x the rows of the one before, and a quarter of a rung's trials go on
+# A rung's folds are estimated from the rung before's as (rows ratio) ** GROWTH: boosting with early stopping
+# grows more trees on more rows (LightGBM, 200,000 -> 800,000 rows: 5.75 x the time for 4 x the rows).
+GROWTH = 1.25
 
 
 @dataclass(frozen=True)
@@ -298,8 +301,9 @@ class Folds:
     def stop_reason(self, algorithm: str, deadline: float, start: int, rung: int = 0) -> str | None:
         """Why the folds of `rung` from `start` on are not fitted: the deadline has passed, or they would end
         after it, judged by the slowest such folds of this algorithm on this rung so far; before its first
-        folds on a rung, by the rung before's scaled to the rows (linearly), and on the first rung by a fit
-        of its defaults on a sample (None: fit them)."""
+        folds on a rung, by the rung before's scaled by (rows ratio) ** GROWTH, and on the first rung by a
+        fit of its defaults on a sample (None: fit them). Under halving a rung is begun only when all its
+        folds fit: a rung not finished adds nothing."""
         left = deadline - time.monotonic()
         if left <= 0:
             return f"the time budget ended after fold {start}"
@@ -308,7 +312,8 @@ class Folds:
             return f"the time budget would end during fold {start + 1} ({max(seen):.0f} s a fold, {left:.0f} s left)"
         if not seen and start == 0:
             before = self.chunk_seconds.get((algorithm, rung - 1))
-            estimate = max(before) * self.sizes[rung] / self.sizes[rung - 1] if before else self.estimate(algorithm, rung)
+            grown = (self.sizes[rung] / self.sizes[rung - 1]) ** GROWTH if before else 1.0
+            estimate = max(before) * grown if before else self.estimate(algorithm, rung)
             if estimate > left:
                 return f"the time budget would end during fold 1 (about {estimate:.0f} s a fold, {left:.0f} s left)"
             chunks = math.ceil(len(self.splits) / self.jobs)

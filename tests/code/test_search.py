@@ -4,6 +4,7 @@ that change nothing, and trials shared through a real SQLite study."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,34 @@ def test_successive_halving_climbs_rungs_of_rows_and_ranks_the_largest_first(mon
     for rows in (small, every):
         assert scored.loc[scored["rows"] == rows, "mean_f1_macro"].is_monotonic_decreasing
     assert (board.iloc[0]["rows"], result.algorithm) == (every, board.iloc[0]["algorithm"])
+
+
+class RowPaced(Slow):
+    """The slow forest, taking `seconds` per 100 training rows: a larger rung takes longer, as a real fit does."""
+
+    def fit(self, X: Any, y: Any) -> RowPaced:
+        time.sleep(self.seconds * len(X) / 100)
+        self.forest_ = RandomForestClassifier(n_estimators=5, random_state=self.seed).fit(X, y)
+        self.classes_ = self.forest_.classes_
+        return self
+
+
+def _paced_space(trial: Any) -> dict[str, Any]:
+    return {"seconds": trial.suggest_float("paced.seconds", 0.9, 1.1)}
+
+
+def test_a_rung_that_would_end_after_the_budget_is_not_begun_and_the_trial_keeps_its_last_rung(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml_project import search as search_module
+
+    monkeypatch.setattr(search_module, "RUNG_MIN_ROWS", 50)
+    spaces = {**modelling.SEARCH_SPACES["classification"], "paced": Algorithm(lambda p, seed: RowPaced(**p, seed=seed), "ordinal", {"seconds": 1.0}, _paced_space)}
+    monkeypatch.setitem(modelling.SEARCH_SPACES, "classification", spaces)
+    config, X, y = penguin_rows("modelling.n_trials=5", "modelling.time_budget_s=3", "modelling.n_jobs=1")
+    config.modelling.algorithms[:] = ["baseline", "paced"]
+    small, every = len(X) // 4, len(X)
+    result = run(config, X, y)  # the first rung: 3 folds of about 0.44 s; the second would be about 4 x that per fold
+    first = result.leaderboard.set_index("trial").loc[1]
+    assert (first["state"], first["rows"], first["folds"]) == (COMPLETE, small, "3/3")
+    never_begun = r"the time budget would end during (fold 1|this rung) \(about \d+ s( a fold)?, \d+ s left\)"
+    assert re.fullmatch(rf"{never_begun} at {every:,} rows; scored at {small:,}", first["pruned_because"])
+    assert result.summary["budget_exhausted"] is True and result.algorithm == "paced"
