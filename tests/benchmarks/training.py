@@ -183,6 +183,7 @@ def workers(work: Path, data: Path, budget: float, search_rows: int | None, coun
         began = time.monotonic()
         ran = _joined(config, count, env)
         joined_s = time.monotonic() - began
+        print(f"\none process, 1 core, {budget:.0f} s: {sum(alone)} trials; {count} processes: {ran}", flush=True)
         finished = run_ours(config, "--finish-study")
         card, metrics = latest_card(work)
         in_study = _study_trials(url)
@@ -190,7 +191,8 @@ def workers(work: Path, data: Path, budget: float, search_rows: int | None, coun
     print(f"{count} processes, 1 core each, joined to one PostgreSQL study for {budget:.0f} s: {joined_s:.0f} s wall; "
           f"trials added per process {ran} (sum {sum(ran)}, {sum(ran) / max(1, sum(alone)):.2f} x one process)")
     print(f"--finish-study: leaderboard of {card['search']['trials']} trials ({card['search']['pruned']} pruned) "
-          f"from {in_study} finished trials in the study; holdout f1_macro {metrics['holdout']['f1_macro']:.4f}, "
+          f"from {in_study[1]} trials with a row ({in_study[0]} finished in the study, the others stopped by the budget "
+          f"before their first fold); holdout f1_macro {metrics['holdout']['f1_macro']:.4f}, "
           f"{finished['wall_s']:.0f} s")
 
 
@@ -209,13 +211,21 @@ def _joined(config: Path, count: int, env: dict[str, str]) -> list[int]:
     return [int(match.group(1)) if (match := re.search(r"ran (\d+) trials", out)) else -1 for out, _ in outputs]
 
 
-def _study_trials(url: str) -> int:
-    """Finished (complete or pruned) trials in the study, read from the database itself."""
+def _study_trials(url: str) -> tuple[int, int]:
+    """Finished (complete or pruned) trials in the study, read from the database itself, and how many of
+    them have a leaderboard row (the others were stopped by the budget before their first fold)."""
     import optuna
+
+    from ml_project.search import STUDY_ROW
 
     storage = optuna.storages.RDBStorage(url)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return sum(len(study.get_trials(deepcopy=False, states=states)) for study in optuna.get_all_studies(storage=storage))
+    trials = [
+        trial
+        for name in optuna.get_all_study_names(storage=storage)
+        for trial in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False, states=states)
+    ]
+    return len(trials), sum(STUDY_ROW in trial.user_attrs for trial in trials)
 
 
 def main() -> None:
