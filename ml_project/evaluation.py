@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from ml_project.config import BINARY_METRICS, METRICS
+from ml_project.config import BINARY_METRICS, METRICS, available_cores
 
 
 def target_is_positive(y: pd.Series) -> bool:
@@ -130,8 +130,6 @@ def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, scorin
         kept = np.sort(np.random.default_rng(seed).choice(len(X), IMPORTANCE_ROWS, replace=False))
         X, y = X.iloc[kept], y.iloc[kept]
     from joblib import parallel_backend
-
-    from ml_project.config import available_cores
 
     target = y.astype(str) if hasattr(pipeline, "classes_") else y
     with parallel_backend("threading"):  # features permuted on every core, in threads: the pipeline is not copied

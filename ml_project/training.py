@@ -93,10 +93,10 @@ def train(
     load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
     result = _searched(config, modelling_rows, fingerprint, progress, "finish" if finish_study else "all")
     assert isinstance(result, Searched)
-    X, _ = split_features_target(modelling_rows, data)
+    X, y = split_features_target(modelling_rows, data)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
     began = time.monotonic()
-    holdout, baseline, plots = evaluated(config, result, modelling_rows, holdout_rows)
+    holdout, baseline, plots = evaluated(config, result, (X, y), holdout_rows)
     result.summary["evaluation_s"] = round(time.monotonic() - began, 3)
     bundle = exported_bundle(config, result, schema, raw.quarantined_rows, (modelling_rows, holdout_rows), fingerprint, holdout, baseline)
     tables = {
@@ -167,10 +167,10 @@ def validated(config: Config) -> ValidationResult:
 
 
 def evaluated(
-    config: Config, result: Searched, modelling_rows: pd.DataFrame, holdout_rows: pd.DataFrame
+    config: Config, result: Searched, modelling: tuple[pd.DataFrame, pd.Series], holdout_rows: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
     """Holdout metrics of the refitted best pipeline and of the no-skill baseline (fitted on the same
-    modelling rows), and the plots the bundle keeps."""
+    modelling features and target), and the plots the bundle keeps."""
     data = config.data
     X_holdout, y_holdout = split_features_target(holdout_rows, data)
     prediction, proba = evaluation.predicted(result.pipeline, X_holdout, data.task)  # once, for metrics and plot
@@ -187,9 +187,9 @@ def evaluated(
         plots["confusion_matrix"] = evaluation.confusion_matrix_figure(classes, y_holdout, prediction)
     else:
         plots["residuals"] = evaluation.residuals_figure(y_holdout, prediction)
-    modelling = config.modelling
-    no_skill = build_pipeline("baseline", {}, data, config.preprocessing, modelling.seed, modelling.class_weight)
-    baseline = evaluation.evaluate(no_skill.fit(*split_features_target(modelling_rows, data)), X_holdout, y_holdout, data.task)
+    settings = config.modelling
+    no_skill = build_pipeline("baseline", {}, data, config.preprocessing, settings.seed, settings.class_weight)
+    baseline = evaluation.evaluate(no_skill.fit(*modelling), X_holdout, y_holdout, data.task)
     return holdout, baseline, plots
 
 

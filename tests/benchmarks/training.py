@@ -187,7 +187,6 @@ def workers(work: Path, data: Path, budget: float, search_rows: int | None, coun
         finished = run_ours(config, "--finish-study")
         card, metrics = latest_card(work)
         in_study = _study_trials(url)
-    print(f"\none process, 1 core, {budget:.0f} s: {sum(alone)} trials")
     print(f"{count} processes, 1 core each, joined to one PostgreSQL study for {budget:.0f} s: {joined_s:.0f} s wall; "
           f"trials added per process {ran} (sum {sum(ran)}, {sum(ran) / max(1, sum(alone)):.2f} x one process)")
     print(f"--finish-study: leaderboard of {card['search']['trials']} trials ({card['search']['pruned']} pruned) "

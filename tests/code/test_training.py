@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_project.ingestion import load_modelling_data
+from ml_project.modelling import split_features_target
 from ml_project.training import Locked, evaluated, exclusive, exported_bundle, validated
 from ml_project.validation import infer_schema, schema_from_config, validate
 
@@ -40,7 +41,7 @@ def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) ->
     )
     holdout_rows = raw.valid.sample(n=rows["holdout"], random_state=0)
     modelling_rows = raw.valid.drop(holdout_rows.index)
-    holdout, baseline, plots = evaluated(config, result, modelling_rows, holdout_rows)
+    holdout, baseline, plots = evaluated(config, result, split_features_target(modelling_rows, config.data), holdout_rows)
     assert sorted(holdout) == ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"]
     assert sorted(baseline) == sorted(holdout)  # the no-skill line, scored the same way
     majority = modelling_rows[config.data.target].mode()[0]  # the prior's most frequent class, always predicted
