@@ -183,3 +183,17 @@ def test_every_step_is_sklearns_own_or_passes_check_estimator(encoding: str) -> 
         assert {result["status"] for result in results if result["check_name"] != "check_array_api_input"} == {
             "passed"
         }
+
+
+def test_the_numeric_imputer_fills_with_exactly_sklearns_median() -> None:
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(1_000, 3))  # an even count of present values in some columns
+    matrix[rng.random(matrix.shape) < 0.2] = np.nan
+    frame = pd.DataFrame(matrix, columns=["x", "y", "z"])
+    features = FeaturesConfig(numerical=["x", "y", "z"], categorical=[], datetime=[])
+    fitted = build_preprocessor(features, PreprocessingConfig(scale_numerical=False), "onehot").fit(frame)
+    reference = SimpleImputer(strategy="median", add_indicator=True).fit(matrix)
+    assert fitted.named_transformers_["numerical"].named_steps["impute"].statistics_.tolist() == reference.statistics_.tolist()
+    assert np.array_equal(fitted.transform(frame), reference.transform(matrix))
