@@ -24,6 +24,7 @@ from ml_project.ingestion import require_columns
 logger = logging.getLogger(__name__)
 
 QUARANTINE_COLUMNS = ["row", "column", "value", "reason"]
+CHECK_ROWS = 500_000  # rows pandera checks at once: its copies of a 10M-row table stay a slice's size
 ColumnKind = Literal["numerical", "categorical", "datetime"]
 
 
@@ -311,13 +312,16 @@ def validate(frame: pd.DataFrame, schema: InputSchema, *, with_target: bool = Fa
     if with_target:
         kinds[schema.target] = "categorical" if schema.task == "classification" else "numerical"
     coerced, failures = _coerce(frame, kinds, schema.missing_values)
-    try:
-        _pandera_schema(schema, with_target).validate(coerced, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        cases = cases[cases["index"].notna()]
-        specs = {spec.name: spec for spec in schema.columns}
-        if len(cases):
+    checked = _pandera_schema(schema, with_target)
+    specs = {spec.name: spec for spec in schema.columns}
+    for start in range(0, len(coerced), CHECK_ROWS):  # pandera copies what it checks: a slice at a time
+        try:
+            checked.validate(coerced.iloc[start : start + CHECK_ROWS], lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            cases = errors.failure_cases
+            cases = cases[cases["index"].notna()]
+            if not len(cases):
+                continue
             failures.append(
                 pd.DataFrame(
                     {
@@ -334,7 +338,7 @@ def validate(frame: pd.DataFrame, schema: InputSchema, *, with_target: bool = Fa
         else pd.DataFrame({name: pd.Series(dtype="int64" if name == "row" else object) for name in QUARANTINE_COLUMNS})
     )
     bad_rows = pd.Index(quarantine["row"].unique())
-    valid = coerced.loc[~coerced.index.isin(bad_rows)]
+    valid = coerced.loc[~coerced.index.isin(bad_rows)] if len(bad_rows) else coerced  # no copy of a clean table
     return ValidationResult(valid=valid, quarantine=quarantine)
 
 

@@ -144,3 +144,20 @@ def test_a_refused_value_is_one_line_and_the_warning_says_where_rows_are_listed(
         "1 rows set aside, most often for bill_length_mm: expected a finite number (1); each is listed in training_quarantine.csv",
         "1 rows set aside, most often for bill_length_mm: expected a finite number (1); this run leaves them out and writes no quarantine file",
     ]
+
+
+def test_checking_in_slices_quarantines_the_same_rows_as_checking_at_once(
+    schema: InputSchema, penguins: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = penguins.head(10).copy()
+    frame.loc[2, "island"] = "Atlantis"  # in the first slice of 3 rows
+    frame.loc[3, "body_mass_g"] = 99_999.0  # the first row of the second slice
+    frame.loc[9, "flipper_length_mm"] = -5.0  # alone in the last slice
+    whole = validate(frame, schema)
+    monkeypatch.setattr("ml_project.validation.CHECK_ROWS", 3)
+    sliced = validate(frame, schema)
+    pd.testing.assert_frame_equal(sliced.quarantine, whole.quarantine)
+    pd.testing.assert_frame_equal(sliced.valid, whole.valid)
+    assert list(sliced.quarantine["row"]) == [2, 3, 9]
+    assert list(sliced.valid.index) == [0, 1, 4, 5, 6, 7, 8]
+
