@@ -59,7 +59,12 @@ def read_table(
         if _file_format(file) == ".csv":
             text = {column: str for column in text_columns if kept is None or column in kept}
             return pd.read_csv(file, low_memory=False, dtype=text, usecols=kept, **_na(missing_values))
-        return pd.read_parquet(file, columns=kept)
+        frame = pd.read_parquet(file, columns=kept)
+    # pyarrow's pool keeps the table it converted (about the frame's size again) for its next read.
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
+    return frame
 
 
 def _read_sql(url: str, query: str | None) -> pd.DataFrame:
