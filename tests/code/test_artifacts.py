@@ -166,3 +166,18 @@ def test_a_new_bundle_loads_with_its_compiled_path(  # type: ignore[no-untyped-d
     assert loaded.compiled is not None  # compiled and verified on the schema's synthetic sample
     rows = validate(penguins, loaded.schema).valid
     np.testing.assert_array_equal(loaded.compiled.predict_proba(rows), loaded.pipeline.predict_proba(rows))
+
+
+def test_the_fingerprint_hashed_in_chunks_is_the_hash_of_the_whole_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from ml_project.artifacts import fingerprint_frame
+
+    frame = pd.DataFrame({"a": np.arange(10.0), "b": list("abcdefghij"), "unused": 0})
+    whole = hashlib.sha256(pd.util.hash_pandas_object(frame[["a", "b"]], index=True).to_numpy().tobytes())
+    whole.update(json.dumps(["a", "b"]).encode())
+    monkeypatch.setattr("ml_project.artifacts.HASH_ROWS", 3)
+    chunked = fingerprint_frame(frame, ["a", "b"])
+    assert chunked == {"sha256": whole.hexdigest(), "rows": 10, "columns": ["a", "b"]}
+    assert fingerprint_frame(frame[["a", "b"]]) == chunked
+    assert fingerprint_frame(frame.assign(a=frame["a"].where(frame.index != 7, 7.5)), ["a", "b"])["sha256"] != chunked["sha256"]
