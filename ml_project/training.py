@@ -86,27 +86,29 @@ def train(
     raw = validated(config)
     modelling_rows, holdout_rows, fingerprint = _split(config, raw)
     schema = infer_schema(raw.valid, data, config.validation)  # ranges from every valid training row
-    raw = raw.model_copy(update={"valid": raw.valid.iloc[:0]})  # each valid row is in one of the two splits: not kept thrice
+    # Each valid row is in one of the two splits: not kept thrice (a copy, as a slice would keep them all).
+    raw = raw.model_copy(update={"valid": raw.valid.iloc[:0].copy()})
     if skip_unchanged:
         raise_if_unchanged(config, fingerprint["sha256"])
     model_dir = config.paths.models / config.tracking.model_name
     load_champion(model_dir, data.features.all, data.task, force_promote)  # an unusable champion stops us before HPO
-    result = _searched(config, modelling_rows, fingerprint, progress, "finish" if finish_study else "all")
-    assert isinstance(result, Searched)
     X, y = split_features_target(modelling_rows, data)
+    rows = len(modelling_rows)
+    del modelling_rows  # X and y hold all it is used for: one copy of the modelling rows, not two
+    result = _searched(config, (X, y), fingerprint, progress, "finish" if finish_study else "all")
+    assert isinstance(result, Searched)
     validate_engineered(result.pipeline[:-1].transform(X), len(X))
     began = time.monotonic()
     holdout, baseline, plots = evaluated(config, result, (X, y), holdout_rows)
     result.summary["evaluation_s"] = round(time.monotonic() - began, 3)
-    bundle = exported_bundle(config, result, schema, raw.quarantined_rows, (modelling_rows, holdout_rows), fingerprint, holdout, baseline)
-    tables = {
-        "reference.parquet": modelling_rows[[*data.features.all, data.target]],
-        "training_quarantine.csv": raw.quarantine,
-    }
+    bundle = exported_bundle(config, result, schema, raw.quarantined_rows, (rows, len(holdout_rows)), fingerprint, holdout, baseline)
+    reference = X.assign(**{data.target: y})  # the modelling rows' features and target, as drift reads them
+    del X, y
+    tables = {"reference.parquet": reference, "training_quarantine.csv": raw.quarantine}
     reports: dict[str, Path] = {}
 
     def publish(saved: Bundle, decision: Decision) -> str | None:
-        reports.update(_holdout_reports(config, saved, modelling_rows, holdout_rows))
+        reports.update(_holdout_reports(config, saved, reference, holdout_rows))
         return tracked(config, saved, decision, reports)
 
     save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
@@ -119,7 +121,7 @@ def join_study(config: Config, progress: bool = True) -> Joined:
     if config.data.task == "forecasting":
         raise ConfigError("config error: --join-study is for classification and regression; a forecasting search runs in one process")
     modelling_rows, _, fingerprint = _split(config, validated(config))
-    joined = _searched(config, modelling_rows, fingerprint, progress, "join")
+    joined = _searched(config, split_features_target(modelling_rows, config.data), fingerprint, progress, "join")
     assert isinstance(joined, Joined)
     return joined
 
@@ -127,11 +129,13 @@ def join_study(config: Config, progress: bool = True) -> Joined:
 def _split(config: Config, raw: ValidationResult) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Modelling and holdout rows, and the fingerprint of the modelling rows (what names the model and its study)."""
     modelling_rows, holdout_rows = split_holdout(raw.valid, config.data, config.modelling)
-    return modelling_rows, holdout_rows, fingerprint_frame(modelling_rows[[*config.data.features.all, config.data.target]])
+    return modelling_rows, holdout_rows, fingerprint_frame(modelling_rows, [*config.data.features.all, config.data.target])
 
 
-def _searched(config: Config, modelling_rows: pd.DataFrame, fingerprint: dict[str, Any], progress: bool, role: Role) -> Searched | Joined:
-    X, y = split_features_target(modelling_rows, config.data)
+def _searched(
+    config: Config, modelling: tuple[pd.DataFrame, pd.Series], fingerprint: dict[str, Any], progress: bool, role: Role
+) -> Searched | Joined:
+    X, y = modelling
     name = study_name(config.tracking.model_name, fingerprint["sha256"], config.modelling)
     return search(X, y, config.data, config.preprocessing, config.modelling, progress=progress, role=role, name=name)
 
@@ -198,13 +202,14 @@ def exported_bundle(
     result: Searched,
     schema: InputSchema,
     quarantined_rows: int,
-    rows: tuple[pd.DataFrame, pd.DataFrame],
+    rows: tuple[int, int],
     fingerprint: dict[str, Any],
     holdout: dict[str, float],
     baseline: dict[str, float],
 ) -> Bundle:
-    """The bundle to save: pipeline, schema (ranges from every valid training row), metrics and card."""
-    data, (modelling_rows, holdout_rows) = config.data, rows
+    """The bundle to save: pipeline, schema (ranges from every valid training row), metrics and card;
+    `rows` counts the modelling and holdout rows."""
+    modelling_rows, holdout_rows = rows
     return Bundle(
         pipeline=result.pipeline,
         schema=schema,
@@ -217,9 +222,9 @@ def exported_bundle(
             result.algorithm,
             result.params,
             {
-                "modelling": len(modelling_rows),
-                "search": int(result.summary.get("search_rows", len(modelling_rows))),
-                "holdout": len(holdout_rows),
+                "modelling": modelling_rows,
+                "search": int(result.summary.get("search_rows", modelling_rows)),
+                "holdout": holdout_rows,
                 "quarantined": quarantined_rows,
             },
         )

@@ -50,7 +50,7 @@ def test_evaluated_and_exported_bundle_describe_the_trained_pipeline(trained) ->
     assert sorted(plots) == ["confusion_matrix", "feature_importance", "leaderboard"]
     fingerprint = {"sha256": "x"}
     schema = infer_schema(raw.valid, config.data, config.validation)
-    exported = exported_bundle(config, result, schema, raw.quarantined_rows, (raw.valid, holdout_rows), fingerprint, holdout, baseline)
+    exported = exported_bundle(config, result, schema, raw.quarantined_rows, (len(raw.valid), len(holdout_rows)), fingerprint, holdout, baseline)
     assert exported.card["rows"] == {"modelling": len(raw.valid), "search": 100, "holdout": rows["holdout"], "quarantined": 0}
     assert exported.card["search"] == {"search_rows": 100}
     assert (exported.metrics["holdout"], exported.metrics["baseline_holdout"], exported.fingerprint) == (holdout, baseline, fingerprint)
