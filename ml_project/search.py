@@ -75,6 +75,7 @@ from ml_project.config import (
 )
 from ml_project.evaluation import available_metrics, inapplicable_metric_reason
 from ml_project.modelling import SCORERS, SEARCH_SPACES, build_pipeline
+from ml_project.validation import validate_engineered
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +417,21 @@ def _capped(threads: int) -> Iterator[None]:
         yield
 
 
+def _refit(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
+    """Fit `pipeline` on every modelling row step by step, as Pipeline.fit does, checking the engineered
+    matrix the estimator learns from (every row kept, only finite numbers) on the way: checking it after
+    the fit took a second transform of every modelling row."""
+    began = time.monotonic()
+    matrix = pipeline[:-1].fit_transform(X, y)
+    validate_engineered(matrix, len(X))
+    pipeline[-1].fit(matrix, y)
+    logger.info(
+        "refit %s on %s rows x %d engineered columns in %.0f s",
+        type(pipeline[-1]).__name__, f"{len(X):,}", matrix.shape[1], time.monotonic() - began,
+    )
+    return pipeline
+
+
 def search(
     X: pd.DataFrame,
     y: pd.Series,
@@ -457,8 +473,13 @@ def search(
     scored = leaderboard[leaderboard["state"] == COMPLETE]
     best = scored.iloc[0]
     params = json.loads(best["params"])
+    logger.info(
+        "search done in %.0f s: %d trials (%d scored, %d pruned); best %s %s (%s %.4f); refitting it on %s modelling rows",
+        searched_s, len(leaderboard), len(scored), int((leaderboard["state"] == PRUNED).sum()), best["algorithm"],
+        short_params(params), modelling.metric, float(best[f"mean_{modelling.metric}"]), f"{len(X):,}",
+    )
     refit_began = time.monotonic()
-    pipeline = build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed, modelling.class_weight).fit(X, y)
+    pipeline = _refit(build_pipeline(best["algorithm"], params, data, preprocessing, modelling.seed, modelling.class_weight), X, y)
     summary: dict[str, Any] = {
         "trials": len(leaderboard),
         "scored": len(scored),

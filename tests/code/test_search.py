@@ -293,3 +293,46 @@ def test_a_rung_that_would_end_after_the_budget_is_not_begun_and_the_trial_keeps
     never_begun = r"the time budget would end during (fold 1|this rung) \(about \d+ s( a fold)?, \d+ s left\)"
     assert re.fullmatch(rf"{never_begun} at {every:,} rows; scored at {small:,}", first["pruned_because"])
     assert result.summary["budget_exhausted"] is True and result.algorithm == "paced"
+
+
+@pytest.mark.parametrize("algorithm", ["lightgbm", "logistic_regression"])
+def test_the_refit_learns_the_same_model_as_pipeline_fit(algorithm: str) -> None:
+    from ml_project.search import _refit
+
+    config, X, y = penguin_rows()
+    settings = config.modelling
+    built = [modelling.build_pipeline(algorithm, {}, config.data, config.preprocessing, settings.seed, None) for _ in range(2)]
+    stepwise, whole = _refit(built[0], X, y), built[1].fit(X, y)
+    assert np.array_equal(stepwise.predict_proba(X), whole.predict_proba(X))
+    assert list(stepwise.classes_) == list(whole.classes_) == sorted(y.unique())
+
+
+def test_the_refit_refuses_an_engineered_matrix_with_a_non_finite_value() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    from ml_project.search import _refit
+
+    config, X, y = penguin_rows()
+    pipeline = modelling.build_pipeline("logistic_regression", {}, config.data, config.preprocessing, 0, None)
+    pipeline.steps.insert(-1, ("to_infinity", FunctionTransformer(lambda matrix: np.where(matrix == matrix.max(), np.inf, matrix))))
+    with pytest.raises(ValueError, match="feature engineering produced a non-finite value in output column"):
+        _refit(pipeline, X, y)
+
+
+def test_each_trial_the_search_s_end_and_the_refit_are_one_info_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    config, X, y = penguin_rows("modelling.n_trials=4", "modelling.algorithms=[baseline,logistic_regression]", "modelling.pruning=false")
+    with caplog.at_level("INFO", logger="ml_project.search"):
+        result = run(config, X, y)
+    lines = [record.getMessage() for record in caplog.records if record.name == "ml_project.search"]
+    trials = [line for line in lines if line.startswith("trial ")]
+    assert [int(line.split()[1]) for line in trials] == sorted(result.leaderboard["trial"])
+    assert [line.split()[2] for line in trials] == [f"({done}/4)" for done in range(1, 5)]
+    assert all(re.search(r"f1_macro \d\.\d{4} ± \d\.\d{4} \(3/3 folds\), \d+\.\d s; elapsed \d+ s, ", line) for line in trials)
+    best = result.leaderboard.iloc[0]
+    done = next(line for line in lines if line.startswith("search done"))
+    assert re.fullmatch(
+        rf"search done in \d+ s: 4 trials \(4 scored, 0 pruned\); best {best['algorithm']} .* \(f1_macro {best['mean_f1_macro']:.4f}\); "
+        rf"refitting it on {len(X)} modelling rows",
+        done,
+    )
+    assert re.fullmatch(rf"refit \w+ on {len(X)} rows x \d+ engineered columns in \d+ s", lines[-1])
