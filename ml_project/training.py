@@ -45,7 +45,6 @@ from ml_project.validation import (
     infer_schema,
     schema_from_config,
     validate,
-    validate_engineered,
     warn_set_aside,
 )
 
@@ -97,12 +96,13 @@ def train(
     del modelling_rows  # X and y hold all it is used for: one copy of the modelling rows, not two
     result = _searched(config, (X, y), fingerprint, progress, "finish" if finish_study else "all")
     assert isinstance(result, Searched)
-    validate_engineered(result.pipeline[:-1].transform(X), len(X))
     began = time.monotonic()
     holdout, baseline, plots = evaluated(config, result, (X, y), holdout_rows)
     result.summary["evaluation_s"] = round(time.monotonic() - began, 3)
     bundle = exported_bundle(config, result, schema, raw.quarantined_rows, (rows, len(holdout_rows)), fingerprint, holdout, baseline)
-    reference = X.assign(**{data.target: y})  # the modelling rows' features and target, as drift reads them
+    # The modelling rows' features and target, as drift reads them: the target joins X (no copy of every row).
+    reference = X
+    reference[data.target] = y
     del X, y
     tables = {"reference.parquet": reference, "training_quarantine.csv": raw.quarantine}
     reports: dict[str, Path] = {}
@@ -192,7 +192,9 @@ def evaluated(
     else:
         plots["residuals"] = evaluation.residuals_figure(y_holdout, prediction)
     settings = config.modelling
-    no_skill = build_pipeline("baseline", {}, data, config.preprocessing, settings.seed, settings.class_weight)
+    # The no-skill estimator reads the target only (prior / mean): fitted without its pipeline's preprocessing,
+    # which would encode every modelling and holdout row for nothing (the same metrics, seconds saved at 1M rows).
+    no_skill = build_pipeline("baseline", {}, data, config.preprocessing, settings.seed, settings.class_weight)[-1]
     baseline = evaluation.evaluate(no_skill.fit(*modelling), X_holdout, y_holdout, data.task)
     return holdout, baseline, plots
 
