@@ -34,6 +34,7 @@ class Comparison:
     max_probability_shift: float | None = None
     max_value_shift: float | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # metric: baseline, candidate, delta
+    regression_tolerance: float | None = None  # relative move of a regression prediction that counts as a change
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +50,8 @@ class Comparison:
             out.append(f"largest probability shift: {self.max_probability_shift:.4f}")
         if self.max_value_shift is not None:
             out.append(f"largest change of a predicted value: {self.max_value_shift:.6g}")
+        if self.regression_tolerance is not None:
+            out.append(f"a predicted value counts as changed when it moves by more than {self.regression_tolerance:.2%} of itself")
         if self.metrics:
             out.append(f"metrics on the {self.labelled} rows with a known label:")
         for metric, values in sorted(self.metrics.items()):
@@ -58,11 +61,12 @@ class Comparison:
         return out
 
 
-def compare(candidate: Bundle, baseline: Bundle, frame: pd.DataFrame, value_tolerance: float = 1e-9) -> Comparison:
+def compare(candidate: Bundle, baseline: Bundle, frame: pd.DataFrame, regression_tolerance: float = 0.01) -> Comparison:
     """Score `frame` with both bundles and describe the differences on the rows both accepted.
 
-    A regression prediction counts as changed when it moves by more than `value_tolerance`
-    relative to its size.
+    A regression prediction counts as changed when it moves by more than `regression_tolerance`
+    (promotion.regression_tolerance) of its old value: a retrain never reproduces floating-point
+    predictions to the last bit, so an exact test would count every row of it as changed.
     """
     new, _ = predict_frame(candidate, frame)
     old, _ = predict_frame(baseline, frame)
@@ -81,8 +85,7 @@ def compare(candidate: Bundle, baseline: Bundle, frame: pd.DataFrame, value_tole
             probability_shift = float(np.abs(new[columns].to_numpy() - old[columns].to_numpy()).max())
     else:
         difference = np.abs(new["prediction"].to_numpy(dtype=float) - old["prediction"].to_numpy(dtype=float))
-        scale = np.maximum(np.abs(old["prediction"].to_numpy(dtype=float)), 1.0)
-        changed_mask = difference > value_tolerance * scale
+        changed_mask = difference > regression_tolerance * np.abs(old["prediction"].to_numpy(dtype=float))
         value_shift = float(difference.max()) if len(difference) else None
     changed = int(changed_mask.sum())
     metrics: dict[str, dict[str, float]] = {}
@@ -117,6 +120,7 @@ def compare(candidate: Bundle, baseline: Bundle, frame: pd.DataFrame, value_tole
         max_probability_shift=probability_shift,
         max_value_shift=value_shift,
         metrics=metrics,
+        regression_tolerance=regression_tolerance if task != "classification" else None,
     )
 
 

@@ -327,6 +327,12 @@ class PromotionConfig(StrictModel):
     max_changed_share: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Largest share of changed predictions a comparison accepts."
     )
+    regression_tolerance: float = Field(
+        default=0.01,
+        ge=0.0,
+        description="In a comparison, a regression prediction counts as changed when it moves by more than this "
+        "share of its old value (|new - old| > tolerance x |old|).",
+    )
 
 
 class MonitoringConfig(StrictModel):

@@ -128,7 +128,7 @@ def judge(
             if len(rows) < len(holdout_rows) or metric not in candidate.metrics["holdout"]:  # else: scored on them already
                 score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
             champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
-            comparison = compare(candidate, champion, rows)
+            comparison = compare(candidate, champion, rows, config.promotion.regression_tolerance)
     if champion is None and note.startswith("forced"):
         promoted, reason = True, note
     else:

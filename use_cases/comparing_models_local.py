@@ -28,7 +28,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     source = args.input or Path(config.data.path)
     text = [column.name for column in candidate.schema.columns if column.kind == "categorical"]
     table = read_table(source, text_columns=text, missing_values=candidate.schema.missing_values)
-    comparison = compare(candidate, baseline, table)
+    comparison = compare(candidate, baseline, table, config.promotion.regression_tolerance)
     for line in comparison.lines():
         print(line)
     config.paths.reports.mkdir(parents=True, exist_ok=True)

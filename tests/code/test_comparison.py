@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml_project import evaluation
 from ml_project.artifacts import Bundle
@@ -87,11 +88,31 @@ def test_label_moves_and_metric_deltas_are_counted_on_rows_both_scored() -> None
 def test_regression_counts_a_change_beyond_the_relative_tolerance() -> None:
     candidate, baseline = _bundle("penguins_regression", "ridge"), _bundle("penguins_regression", "baseline")
     table = _table("penguins_regression")
-    result = compare(candidate, baseline, table)
+    result = compare(candidate, baseline, table, regression_tolerance=0.0)
     assert (result.compared, result.labelled, result.label_changes) == (len(table) - 1, len(table) - 2, {})
     assert result.max_probability_shift is None and result.max_value_shift is not None
     assert result.changed == result.compared  # a ridge model and the mean differ on every row
-    loose = compare(candidate, baseline, table, value_tolerance=np.inf)
+    loose = compare(candidate, baseline, table, regression_tolerance=np.inf)
     assert loose.changed == 0 and loose.max_value_shift == result.max_value_shift
     assert sorted(result.metrics) == ["mae", "mape", "r2", "rmse"]
     assert result.as_dict()["metrics"] == result.metrics
+
+
+def test_a_regression_prediction_changes_when_it_moves_by_more_than_the_tolerance_of_itself() -> None:
+    import copy
+
+    baseline = _bundle("penguins_regression", "ridge")
+    shifted = copy.deepcopy(baseline.pipeline)
+    shifted[-1].intercept_ += 40.0  # every prediction moves by 40 g
+    candidate = Bundle(shifted, baseline.schema, "ridge", metrics={}, fingerprint={}, version="ridge-v2")
+    table = _table("penguins_regression")
+    old = compare(baseline, baseline, table)
+    predicted = baseline.pipeline.predict(split_features_target(table.drop(index=0), load_config(CONFIGS / "penguins_regression.yaml").data)[0])
+    result = compare(candidate, baseline, table)  # the default: 1% of the old value
+    assert result.regression_tolerance == 0.01 and old.changed == 0
+    assert result.max_value_shift == pytest.approx(40.0)
+    assert result.changed == int((np.abs(predicted) < 4_000.0).sum()) > 100  # 40 > 0.01 x |old| below 4,000 g
+    assert compare(candidate, baseline, table, regression_tolerance=0.0).changed == result.compared
+    assert "a predicted value counts as changed when it moves by more than 1.00% of itself" in result.lines()
+    classifier = _bundle("penguins_classification", "baseline")
+    assert compare(classifier, classifier, _table("penguins_classification")).regression_tolerance is None  # labels: exact

@@ -93,6 +93,37 @@ def test_back_to_back_comparison_reports_changes_and_gates_on_their_share(tmp_pa
     assert lenient.stdout.splitlines()[-2].endswith("<= promotion.max_changed_share 100.00%")
 
 
+
+def test_a_regression_retrain_on_grown_data_passes_the_back_to_back_comparison(tmp_path: Path, penguins) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import numpy as np
+
+    from ml_project.training import train
+
+    from ..conftest import CONFIGS
+
+    penguins.iloc[:-20].to_csv(tmp_path / "older.csv", index=False)  # the retrain sees 20 rows more
+    ridge = ["modelling.algorithms=[ridge]", "modelling.n_trials=1"]
+    config = CONFIGS / "penguins_regression.yaml"
+    older = train(make_config(tmp_path, *ridge, f"data.path={tmp_path / 'older.csv'}", config=config), progress=False)
+    newer = train(make_config(tmp_path, *ridge, config=config), progress=False)
+    old, new = (run.bundle.pipeline.predict(penguins[run.bundle.schema.feature_names]) for run in (older, newer))
+    moved = int((np.abs(new - old) > 0.01 * np.abs(old)).sum())
+    assert 0 < moved <= 0.2 * len(penguins)  # every prediction moves a little, a few by more than 1%
+
+    args = [arg for item in output_overrides(tmp_path) for arg in ("--set", item)]
+    args += ["--config", str(config), "--candidate", str(newer.bundle.path), "--baseline", str(older.bundle.path)]
+    passed = run_use_case("comparing_models_local", *args)
+    assert passed.returncode == 0, passed.stderr
+    assert f"{moved} predictions changed ({moved / len(penguins):.2%})" in passed.stdout.splitlines()[0]
+    assert "a predicted value counts as changed when it moves by more than 1.00% of itself" in passed.stdout
+    report = json.loads(Path(passed.stdout.splitlines()[-1].removeprefix("report: ")).read_text())
+    assert (report["changed"], report["regression_tolerance"], report["passed"]) == (moved, 0.01, True)
+    exact = run_use_case("comparing_models_local", *args, "--set", "promotion.regression_tolerance=0")
+    assert exact.returncode == 3, exact.stderr  # counted to the last bit, every row of the retrain changed
+    assert f"{len(penguins)} predictions changed (100.00%)" in exact.stdout.splitlines()[0]
+
 def test_retraining_is_idempotent_and_never_overlaps(tmp_path: Path) -> None:
     from ml_project.training import exclusive
 
