@@ -319,10 +319,26 @@ class PredictionLogConfig(StrictModel):
 
 
 class PromotionConfig(StrictModel):
-    """The champion gate: a candidate replaces the champion only if it is better on the same holdout."""
+    """The champion gate: a candidate replaces the champion only if it is better on the same holdout rows by
+    more than their noise (a paired bootstrap), and never when it loses to the no-skill baseline."""
 
     min_improvement: float = Field(
-        default=0.0, ge=0.0, description="How much better (in modelling.metric units) a candidate must score."
+        default=0.0,
+        ge=0.0,
+        description="How much better (in modelling.metric units) a candidate must score, beyond noise: the lower "
+        "end of the gain's interval must exceed it.",
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Confidence of the paired bootstrap interval of the candidate's gain over the champion on the gate rows.",
+    )
+    min_gate_rows: int = Field(
+        default=100,
+        ge=0,
+        description="Fewest gate rows (holdout rows the champion never trained on) on which the gate promotes "
+        "automatically; below it only --force-promote promotes.",
     )
     max_changed_share: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Largest share of changed predictions a comparison accepts."

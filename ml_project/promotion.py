@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle, point_link
@@ -50,16 +51,24 @@ class Decision:
     decided_at: str = ""
     gate_rows: int | None = None  # holdout rows new to the champion, on which both were scored
     comparison: dict[str, Any] | None = None  # comparison.Comparison of candidate vs champion on the holdout
+    confidence: float | None = None  # promotion.confidence of the gain's interval
+    gain_interval: list[float] | None = None  # [low, high]: the paired bootstrap's interval of the gain on the gate rows
+    min_gate_rows: int | None = None  # promotion.min_gate_rows
+    baseline_score: float | None = None  # the no-skill baseline's holdout score, which the candidate must not lose to
 
     def line(self) -> str:
         """One line for the console and the run log."""
         verdict = "promoted" + (" (forced)" if self.forced else "") if self.promoted else "not promoted"
         if self.champion_score is None:
             return f"champion gate: {self.candidate_version} {verdict}: {self.reason}"
+        interval = ""
+        if self.gain_interval is not None and self.confidence is not None:
+            low, high = self.gain_interval
+            interval = f", gain {self.confidence:.0%} interval [{low:.4g}, {high:.4g}]"
         return (
             f"champion gate: candidate {self.candidate_version} {self.metric} {self.candidate_score:.4f} vs champion "
             f"{self.champion_version} {self.champion_score:.4f} on the same {self.gate_rows} holdout rows "
-            f"(of {self.holdout_rows}; the others trained the champion), "
+            f"(of {self.holdout_rows}; the others trained the champion){interval}, "
             f"required improvement {self.min_improvement:g}: {verdict} ({self.reason})"
         )
 
@@ -112,9 +121,10 @@ def judge(
     """Score candidate and champion on the holdout rows the champion never trained on, and decide."""
     from ml_project.comparison import compare  # scores both pipelines: loaded when a gate runs
 
-    data, metric = config.data, config.modelling.metric
+    data, metric, settings = config.data, config.modelling.metric, config.promotion
     score = float(candidate.metrics["holdout"].get(metric, float("nan")))
-    champion_value, gate_rows, comparison = None, len(holdout_rows), None
+    baseline = candidate.metrics.get("baseline_holdout", {}).get(metric)
+    champion_value, gate_rows, comparison, interval = None, len(holdout_rows), None, None
     if champion is not None:
         rows = unseen_rows(holdout_rows, champion)
         if rows.empty:  # nothing new to the champion: compare on everything, and say it flatters the champion
@@ -125,15 +135,13 @@ def judge(
 
             score, champion_value = gate_score(candidate, champion, rows, metric)
         else:
-            if len(rows) < len(holdout_rows) or metric not in candidate.metrics["holdout"]:  # else: scored on them already
-                score = score_on(candidate.pipeline, rows, data.features.all, data.target, data.task, metric)
-            champion_value = score_on(champion.pipeline, rows, champion.schema.feature_names, data.target, data.task, metric)
-            comparison = compare(candidate, champion, rows, config.promotion.regression_tolerance)
+            score, champion_value, interval = paired_scores(config, candidate, champion, rows)
+            comparison = compare(candidate, champion, rows, settings.regression_tolerance)
     if champion is None and note.startswith("forced"):
         promoted, reason = True, note
     else:
-        greater = config.modelling.greater_is_better
-        promoted, reason = decide(metric, score, champion_value, config.promotion.min_improvement, greater, force)
+        rule = Rule(settings.min_improvement, config.modelling.greater_is_better, settings.min_gate_rows)
+        promoted, reason = decide(metric, score, champion_value, rule, force, interval=interval, gate_rows=gate_rows, baseline=baseline)
         reason = f"{reason}; {note}" if note and champion is not None else reason
     decision = Decision(
         metric=metric,
@@ -141,7 +149,7 @@ def judge(
         candidate_score=score,
         champion_version=champion.version if champion is not None else None,
         champion_score=champion_value,
-        min_improvement=config.promotion.min_improvement,
+        min_improvement=settings.min_improvement,
         greater_is_better=config.modelling.greater_is_better,
         promoted=promoted,
         forced=force and promoted and reason.startswith("forced"),
@@ -150,30 +158,92 @@ def judge(
         decided_at=now(),
         gate_rows=gate_rows,
         comparison=comparison.as_dict() if comparison is not None else None,
+        confidence=settings.confidence if interval is not None else None,
+        gain_interval=list(interval) if interval is not None else None,
+        min_gate_rows=settings.min_gate_rows,
+        baseline_score=float(baseline) if baseline is not None else None,
     )
     return decision, comparison
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a candidate must show: a gain above `min_improvement` beyond noise, on at least `min_gate_rows` rows."""
+
+    min_improvement: float
+    greater_is_better: bool
+    min_gate_rows: int = 0
 
 
 def decide(
     metric: str,
     candidate_score: float,
     champion_score: float | None,
-    min_improvement: float,
-    greater_is_better: bool,
+    rule: Rule,
     force: bool = False,
+    *,
+    interval: tuple[float, float] | None = None,
+    gate_rows: int | None = None,
+    baseline: float | None = None,
 ) -> tuple[bool, str]:
-    """Promote when there is no champion, or the candidate beats it by more than `min_improvement`.
+    """Promote when the candidate does not lose to the no-skill `baseline` and there is no champion, or it
+    beats the champion by more than `rule.min_improvement` beyond noise: the lower end of the gain's
+    bootstrap `interval` (when given; else the gain itself) must exceed the margin, on at least
+    `rule.min_gate_rows` gate rows. `force` promotes anyway and says what it overrode.
 
     Equal is not better: with a margin of 0 the candidate must still score strictly better.
     """
+    greater = rule.greater_is_better
+    if baseline is not None and (candidate_score < baseline if greater else candidate_score > baseline):
+        why = f"{metric} {candidate_score:.4g} loses to the no-skill baseline's {baseline:.4g} on the holdout"
+        return (True, f"forced although {why}") if force else (False, why)
     if champion_score is None:
         return True, "no champion yet"
-    gain = candidate_score - champion_score if greater_is_better else champion_score - candidate_score
-    if gain > min_improvement:
-        return True, f"better by {gain:.4g}"
+    gain = candidate_score - champion_score if greater else champion_score - candidate_score
+    if gate_rows is not None and gate_rows < rule.min_gate_rows:
+        why = (
+            f"{gate_rows} gate rows are fewer than promotion.min_gate_rows {rule.min_gate_rows}: "
+            f"too few to tell a gain of {gain:.4g} from noise"
+        )
+        return (True, f"forced although {why}") if force else (False, f"{why} (promote with --force-promote)")
+    if interval is None:
+        if gain > rule.min_improvement:
+            return True, f"better by {gain:.4g}"
+        return (True, f"forced although the gain is {gain:.4g}") if force else (False, f"gain {gain:.4g} is not more than {rule.min_improvement:g}")
+    low, high = interval
+    if low > rule.min_improvement:
+        return True, f"better by {gain:.4g} (at least {low:.4g} with the confidence asked)"
     if force:
-        return True, f"forced although the gain is {gain:.4g}"
-    return False, f"gain {gain:.4g} is not more than {min_improvement:g}"
+        return True, f"forced although the gain is {gain:.4g} (interval [{low:.4g}, {high:.4g}])"
+    return False, f"gain {gain:.4g} is not more than {rule.min_improvement:g} beyond noise (interval [{low:.4g}, {high:.4g}])"
+
+
+def paired_scores(config: Config, candidate: Bundle, champion: Bundle, rows: pd.DataFrame) -> tuple[float, float, tuple[float, float]]:
+    """Both models' `modelling.metric` on the gate rows and the paired bootstrap interval of the candidate's gain."""
+    from ml_project import bootstrap, evaluation  # scikit-learn: loaded when a gate runs
+
+    data, metric = config.data, config.modelling.metric
+    truth = rows[data.target]
+    scored, values = [], []
+    for bundle, features in ((candidate, data.features.all), (champion, champion.schema.feature_names)):
+        prediction, proba = evaluation.predicted(bundle.pipeline, rows[features], data.task)
+        scored.append(bootstrap.Scored(np.asarray(prediction), proba))
+        try:
+            values.append(float(evaluation.scored(bundle.pipeline, truth, prediction, proba, data.task).get(metric, np.nan)))
+        except ValueError as error:
+            logger.warning("%s could not be computed on the gate's rows: %s", metric, error)
+            values.append(float("nan"))
+    classes = [str(label) for label in candidate.pipeline.classes_] if data.task == "classification" else None
+    probabilities = metric in ("log_loss", "roc_auc", "roc_auc_ovr")  # read per class: both must know the same ones
+    same_classes = not probabilities or classes == [str(label) for label in champion.pipeline.classes_]
+    interval = (float("nan"), float("nan"))
+    if np.isfinite(values).all() and same_classes:
+        y = truth.astype(str).to_numpy() if classes is not None else truth.to_numpy(dtype=float)
+        interval = bootstrap.gain_interval(
+            metric, y, scored[0], scored[1], classes=classes, greater_is_better=config.modelling.greater_is_better,
+            confidence=config.promotion.confidence, seed=config.modelling.seed,
+        )
+    return values[0], values[1], interval
 
 
 def load_champion(model_dir: Path, features: list[str], task: str, force: bool) -> tuple[Bundle | None, str]:
@@ -213,19 +283,6 @@ def unseen_rows(holdout_rows: pd.DataFrame, champion: Bundle) -> pd.DataFrame:
     seen = set(pd.util.hash_pandas_object(reference[columns], index=False).to_numpy())
     hashes = pd.util.hash_pandas_object(holdout_rows[columns], index=False).to_numpy()
     return holdout_rows[[value not in seen for value in hashes]]
-
-
-def score_on(pipeline: Any, rows: pd.DataFrame, features: list[str], target: str, task: str, metric: str) -> float:
-    """`metric` of a fitted pipeline on `rows`; NaN when it cannot be computed (e.g. a class it never saw)."""
-    # scikit-learn and matplotlib: loaded when the gate scores, not when the module is imported
-    from ml_project import evaluation
-
-    try:
-        scores = evaluation.evaluate(pipeline, rows[features], rows[target], task)
-    except ValueError as error:
-        logger.warning("%s could not be computed on the gate's rows: %s", metric, error)
-        return float("nan")
-    return float(scores.get(metric, float("nan")))
 
 
 @contextmanager

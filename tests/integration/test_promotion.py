@@ -23,8 +23,10 @@ def test_only_a_better_model_becomes_champion_and_the_registry_keeps_the_trail(t
 
     weak = train(make_config(tmp_path, *BASELINE), progress=False)
     assert (weak.decision.promoted, weak.decision.reason) == (True, "no champion yet")
-    strong = train(make_config(tmp_path), progress=False)
+    strong = train(make_config(tmp_path, "promotion.min_gate_rows=60"), progress=False)  # penguins hold out 69 rows
     assert strong.decision.promoted and strong.decision.champion_version == weak.bundle.version
+    assert strong.decision.gain_interval is not None and strong.decision.gain_interval[0] > 0.5
+    assert strong.decision.baseline_score == weak.decision.candidate_score == weak.bundle.metrics["baseline_holdout"]["f1_macro"]
     assert strong.decision.candidate_score > strong.decision.champion_score  # type: ignore[operator]
     again = train(make_config(tmp_path, *BASELINE), progress=False)
     assert not again.decision.promoted and not again.decision.forced
@@ -53,6 +55,22 @@ def test_only_a_better_model_becomes_champion_and_the_registry_keeps_the_trail(t
     )
     assert scored.returncode == 0, scored.stderr
     assert scored.stdout.splitlines()[0] == f"model penguins version {forced.bundle.version}"
+
+
+
+def test_a_gain_of_one_prediction_on_69_holdout_rows_is_noise_and_not_promoted(tmp_path: Path) -> None:
+    from ml_project.training import train
+
+    one = ["modelling.n_trials=1", "promotion.min_gate_rows=0"]  # the defaults of one algorithm each; the row floor aside
+    champion = train(make_config(tmp_path, *one, "modelling.algorithms=[logistic_regression]"), progress=False)
+    candidate = train(make_config(tmp_path, *one, "modelling.algorithms=[random_forest]"), progress=False)
+    decision = candidate.decision
+    assert decision.champion_version == champion.bundle.version and decision.gate_rows == 69
+    assert candidate.comparison is not None and candidate.comparison.changed <= 2  # the two agree on all but a row or two
+    assert decision.gain_interval is not None and decision.gain_interval[0] <= 0.0 <= decision.gain_interval[1]
+    assert not decision.promoted and "beyond noise (interval [" in decision.reason
+    default = train(make_config(tmp_path, "modelling.n_trials=1", "modelling.algorithms=[random_forest]"), progress=False)
+    assert not default.decision.promoted and default.decision.reason.startswith("69 gate rows are fewer than promotion.min_gate_rows 100")
 
 
 def test_asking_for_a_champion_before_there_is_one_is_a_one_line_error(tmp_path: Path) -> None:
