@@ -171,10 +171,13 @@ def save_bundle(
     models_dir: Path,
     tables: dict[str, pd.DataFrame] | None = None,
     plots: dict[str, Any] | None = None,
+    link_latest: bool = True,
 ) -> Bundle:
-    """Write the bundle to a temporary folder, then rename it into place and move `latest`.
+    """Write the bundle to a temporary folder, then rename it into place and (`link_latest`) move `latest`.
 
-    `tables` are extra data files by name (e.g. `reference.parquet`, `training_quarantine.csv`).
+    `tables` are extra data files by name (e.g. `reference.parquet`, `training_quarantine.csv`). The
+    champion gate saves with `link_latest=False` and moves `latest` itself once the run's every step
+    has succeeded.
     """
     model_dir = models_dir / bundle.model_name
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +193,8 @@ def save_bundle(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    point_link(model_dir, LATEST, version)
+    if link_latest:
+        point_link(model_dir, LATEST, version)
     return replace(staged, path=final)
 
 

@@ -22,6 +22,7 @@ import json
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -331,22 +332,39 @@ def holdout_reports(bundle: Bundle, modelling_rows: pd.DataFrame, holdout_rows: 
     """The modelling run's own reports: drift of the holdout against the modelling rows, and quality on it.
 
     The same reports as production monitoring, so a production report reads against this baseline.
+    A report that fails is skipped with a warning naming it and the error, and the summary records
+    it under `skipped`: a report describes the run, it never breaks it.
     """
     from ml_project.prediction import predict_frame
 
     schema = bundle.schema
-    predictions, _ = predict_frame(bundle, holdout_rows)
-    labelled = pd.DataFrame(
-        {schema.target: holdout_rows.loc[predictions.index, schema.target], "prediction": predictions["prediction"]}
-    )
-    if schema.task == "classification":
-        labelled[schema.target] = labelled[schema.target].astype(str)
-        columns = {label: predictions[f"proba_{label}"].to_numpy() for label in bundle.classes}
-        labelled["probabilities"] = [dict(zip(columns, values)) for values in zip(*columns.values())]
-    drift, drift_summary = drift_report(modelling_rows, holdout_rows, schema, threshold=1.0)
-    quality, metrics = quality_report(labelled, schema, bundle.classes or None)
+    skipped: dict[str, str] = {}
+
+    def attempt(name: str, make: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
+        try:
+            return make()
+        except Exception as error:  # noqa: BLE001 - any failure of a report library is reported, not raised
+            skipped[name] = f"{type(error).__name__}: {error}"
+            logger.warning("holdout %s report skipped: %s", name, skipped[name])
+            return None, None
+
+    def quality() -> tuple[Any, Any]:
+        predictions, _ = predict_frame(bundle, holdout_rows)
+        labelled = pd.DataFrame(
+            {schema.target: holdout_rows.loc[predictions.index, schema.target], "prediction": predictions["prediction"]}
+        )
+        if schema.task == "classification":
+            labelled[schema.target] = labelled[schema.target].astype(str)
+            columns = {label: predictions[f"proba_{label}"].to_numpy() for label in bundle.classes}
+            labelled["probabilities"] = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        return quality_report(labelled, schema, bundle.classes or None)
+
+    drift, drift_summary = attempt("drift", lambda: drift_report(modelling_rows, holdout_rows, schema, threshold=1.0))
+    quality_html, metrics = attempt("quality", quality)
     summary = {"model_version": bundle.version, "kind": "holdout", "drift": drift_summary, "quality": metrics}
-    return write_reports(folder, f"holdout-{bundle.version}", summary, drift, quality)
+    if skipped:
+        summary["skipped"] = skipped
+    return write_reports(folder, f"holdout-{bundle.version}", summary, drift, quality_html)
 
 
 @dataclass(frozen=True)

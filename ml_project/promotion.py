@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml_project.artifacts import CHAMPION, Bundle, BundleError, load_bundle, point_link
+from ml_project.artifacts import CHAMPION, LATEST, Bundle, BundleError, load_bundle, point_link
 from ml_project.config import Config
 
 if TYPE_CHECKING:
@@ -96,10 +96,12 @@ def gate(
     """The champion gate as one step: save the candidate, judge it against the champion, publish, record.
 
     Under the model's promotion lock, in an order a crash cannot make disagree: `save()` writes the
-    bundle (it becomes `latest`), the decision is taken on the holdout rows the champion never trained
+    bundle's version folder, the decision is taken on the holdout rows the champion never trained
     on (`holdout_rows` are the rows the candidate's holdout metrics were computed on: when the champion
-    never saw any of them, the candidate's score is that metric, not a second pass of the model), `publish(bundle, decision)` records it elsewhere (MLflow: the run and the registry alias), and
-    only then does the `champion` link move and the audit line get written.
+    never saw any of them, the candidate's score is that metric, not a second pass of the model), `publish(bundle, decision)` records it elsewhere (MLflow: the run and the registry alias; holdout
+    reports, which skip themselves with a warning rather than fail), and only then do the `latest` and
+    `champion` links move and the audit line get written: a run that fails anywhere leaves both links
+    where they were (its version folder stays, unlinked, for a look at what it made).
     """
     data = config.data
     model_dir = config.paths.models / config.tracking.model_name
@@ -109,6 +111,7 @@ def gate(
         decision, comparison = judge(config, saved, champion, note, holdout_rows, force)
         logger.debug(decision.line())
         published = publish(saved, decision) if publish is not None else None
+        point_link(model_dir, LATEST, saved.version)
         if decision.promoted:
             point_champion(model_dir, saved.version)
         record_decision(model_dir, decision)

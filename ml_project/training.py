@@ -111,7 +111,7 @@ def train(
         reports.update(_holdout_reports(config, saved, reference, holdout_rows))
         return tracked(config, saved, decision, reports)
 
-    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
+    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots, link_latest=False)
     gated = promotion.gate(config, save, holdout_rows, force_promote, publish)
     return ModellingReport(gated.bundle, raw.quarantined_rows, gated.published, gated.decision, gated.comparison, reports)
 
@@ -150,7 +150,7 @@ def _forecasting_run(config: Config, progress: bool, force_promote: bool, skip_u
     model_dir = config.paths.models / config.tracking.model_name
     load_champion(model_dir, config.data.features.all, config.data.task, force_promote)  # before any backtest
     bundle, tables, plots = forecasting.candidate(config, run, progress)
-    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots)
+    save = partial(save_bundle, bundle, config.paths.models, tables=tables, plots=plots, link_latest=False)
 
     def publish(saved: Bundle, decision: Decision) -> str | None:
         return tracked(config, saved, decision, {})

@@ -80,22 +80,22 @@ def _gate_inputs(trained, output: Path):  # type: ignore[no-untyped-def]
 
 
 def _save(models: Path, tables: dict[str, pd.DataFrame], bundle: Bundle) -> Callable[[], Bundle]:
-    return partial(save_bundle, bundle, models, tables=tables)
+    return partial(save_bundle, bundle, models, tables=tables, link_latest=False)  # as training saves: the gate moves latest
 
 
 def test_the_gate_saves_judges_publishes_then_moves_the_champion_and_records(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config, save, holdout_rows = _gate_inputs(trained, tmp_path)
     model_dir = config.paths.models / config.tracking.model_name
-    seen: list[tuple[str, bool, bool]] = []
+    seen: list[tuple[str, bool, bool, bool]] = []
 
     def publish(bundle: Bundle, decision: Decision) -> str:
-        seen.append((bundle.version, decision.promoted, (model_dir / CHAMPION).is_symlink()))
+        seen.append((bundle.version, decision.promoted, (model_dir / CHAMPION).is_symlink(), (model_dir / LATEST).exists()))
         return "run-1"
 
     first = gate(config, save(trained[1].bundle), holdout_rows, publish=publish)
     version = first.bundle.version
     assert (first.decision.promoted, first.decision.reason, first.published) == (True, "no champion yet", "run-1")
-    assert seen == [(version, True, False)]  # published before the champion link exists
+    assert seen == [(version, True, False, False)]  # published before the champion and latest links exist
     assert os.readlink(model_dir / CHAMPION) == version and os.readlink(model_dir / LATEST) == version
     assert [entry["promoted"] for entry in read_decisions(model_dir)] == [True]
 
@@ -126,5 +126,7 @@ def test_a_publish_that_fails_leaves_the_champion_and_the_audit_untouched(traine
 
     with pytest.raises(RuntimeError, match="tracking server down"):
         gate(config, save(trained[1].bundle), holdout_rows, publish=publish)
-    assert (model_dir / LATEST).is_symlink()  # the bundle was saved first
-    assert not (model_dir / CHAMPION).exists() and read_decisions(model_dir) == []
+    saved = [path.name for path in model_dir.iterdir() if path.is_dir() and not path.is_symlink()]
+    assert saved == [trained[1].bundle.version]  # the version folder was written first, and stays to look at
+    assert not (model_dir / LATEST).exists() and not (model_dir / CHAMPION).exists()  # but neither link moved
+    assert read_decisions(model_dir) == []

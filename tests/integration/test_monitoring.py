@@ -162,3 +162,29 @@ def test_the_modelling_run_writes_holdout_drift_and_quality_reports(tmp_path: Pa
     assert summary["model_version"] == report.bundle.version and summary["kind"] == "holdout"
     assert summary["quality"]["accuracy"] == report.bundle.metrics["holdout"]["accuracy"]  # the same rows, the same score
     assert summary["drift"]["n_current"] == report.bundle.card["rows"]["holdout"]
+
+
+def test_a_report_that_fails_on_a_class_missing_from_the_holdout_is_skipped_and_the_run_completes(
+    tmp_path: Path, penguins: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    import numpy as np
+
+    from ml_project.artifacts import LATEST
+    from ml_project.training import train
+
+    # The penguins in an order of observation where no Chinstrap is among the latest 20%: the time-ordered
+    # holdout has two of the three classes, and evidently's quality report raises KeyError 'Chinstrap'.
+    key = np.random.default_rng(0).random(len(penguins)) * np.where(penguins["species"] == "Chinstrap", 0.7, 1.0)
+    ordered = penguins.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    ordered["observed_at"] = pd.date_range("2024-01-01", periods=len(ordered), freq="D").strftime("%Y-%m-%d")
+    ordered.to_csv(tmp_path / "ordered.csv", index=False)
+    settings = [f"data.path={tmp_path / 'ordered.csv'}", "data.features.datetime=[observed_at]", "modelling.holdout_split=latest"]
+    with caplog.at_level("WARNING", logger="ml_project.monitoring"):
+        report = train(make_config(tmp_path, *settings, "monitoring.holdout_report=true", "tracking.enabled=false"), progress=False)
+    assert "Chinstrap" not in set(ordered["species"].iloc[-report.bundle.card["rows"]["holdout"]:])
+    assert [record.getMessage() for record in caplog.records] == ["holdout quality report skipped: KeyError: 'Chinstrap'"]
+    assert sorted(report.reports) == ["drift_html", "summary_json"]  # the drift report still written
+    summary = json.loads(report.reports["summary_json"].read_text())
+    assert summary["skipped"] == {"quality": "KeyError: 'Chinstrap'"} and summary["quality"] is None
+    assert report.decision.promoted  # the gate ran, and then latest moved to the run's bundle
+    assert (tmp_path / "models" / "penguins" / LATEST).resolve() == report.bundle.path
