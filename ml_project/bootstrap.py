@@ -8,7 +8,7 @@ central `confidence` interval of the gain is read off the resampled gains (perce
 Written here rather than taken from scipy.stats.bootstrap: that resamples through the metric
 function once per resample, and the gate's default metrics are functions of counts (a confusion
 matrix) or of per-row losses, so every resample is one weighted sum over the rows — 1,000 resamples
-of 200,000 holdout rows take about a second. Metrics that are not (ROC AUC) are computed per
+of 200,000 holdout rows took 2.4 s (accuracy, log loss) to 5 s (F1 macro) on 2 busy cores. Metrics that are not (ROC AUC) are computed per
 resample with scikit-learn, on fewer resamples (SLOW_RESAMPLES).
 """
 
