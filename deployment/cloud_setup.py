@@ -41,6 +41,7 @@ from typing import Any
 
 from deployment.run_deployed import DEPLOYMENT_FILE
 from ml_project.artifacts import Bundle, load_bundle, not_served
+from ml_project.artifacts import served_as as model_reference
 from ml_project.cli import load_model, main_entry, make_parser
 from ml_project.config import PROJECT_ROOT, Config, ConfigError, RunConfig
 
@@ -658,9 +659,8 @@ def next_steps(assembly: Assembly) -> str:
 
 def main(config: Config, args: argparse.Namespace) -> int:
     target = args.target
-    bundle = load_model(config, args.model or "champion", forecasting=None)  # /predict or /forecast: both ship
-    served_as = str(args.model or "champion")
-    served_as = served_as if served_as in ("champion", "latest") else "path"
+    bundle = load_model(config, args.model, forecasting=None)  # /predict or /forecast: both ship
+    served_as = model_reference(config.paths.models, config.tracking.model_name, args.model)
     out = (args.out or config.paths.output / "deployment" / target).resolve()
     assembly = assemble(target, bundle, served_as, out, config)
     print(

@@ -48,11 +48,12 @@ def standalone_sources(config: Any, model: str | None) -> Sources:
     """Sources from the config: its prediction log, registry and reports; the card of --model (default:
     champion if there is one, else latest), read from its files without unpickling the pipeline."""
     from ml_project.artifacts import BundleError, locate_bundle, resolve_bundle_path
+    from ml_project.artifacts import served_as as model_reference
     from ml_project.dashboard import BundleInfo
 
     name = config.tracking.model_name
     models = config.paths.models
-    given = model or ("champion" if (models / name / "champion").is_symlink() else "latest")
+    given = model
     served: BundleInfo | None = None
     try:
         served = BundleInfo.from_folder(resolve_bundle_path(locate_bundle(models, name, given)))
@@ -62,7 +63,7 @@ def standalone_sources(config: Any, model: str | None) -> Sources:
         logger.warning("%s; the dashboard shows no model card until one is trained", error)
     except DashboardError as error:
         raise BundleError(f"bundle error: {error}") from None
-    served_as = given if given in ("champion", "latest") else "path"
+    served_as = model_reference(models, name, given)
     return Sources(
         model_name=name,
         served=served,

@@ -1,6 +1,7 @@
 """Run the prediction service in the foreground: ./executables/run.sh serve [--config FILE] [--set k=v ...]
 
-Loads and verifies the bundle (the latest of tracking.model_name under paths.output, or --model;
+Loads and verifies the bundle (the champion of tracking.model_name under paths.output — latest, with a
+warning, while there is none — or --model;
 a forecasting bundle serves POST /forecast, any other POST /predict) and opens the prediction log before the port opens; serves on service.host:service.port with
 service.workers processes (deployment/workers.py). SIGTERM or Ctrl-C stops taking connections, answers the requests in
 flight, flushes the prediction log, then exits 0.
@@ -15,6 +16,7 @@ from pathlib import Path
 from deployment.process import port_problem
 from deployment.workers import WorkerSettings, run_server
 from ml_project.artifacts import Bundle
+from ml_project.artifacts import served_as as model_reference
 from ml_project.cli import add_model_argument, load_model, main_entry, make_parser
 from ml_project.config import Config, ConfigError, RunConfig
 from ml_project.prediction_log import PredictionLog
@@ -43,7 +45,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     log_url = config.prediction_log_url
     # Opened before the port: a bad URL is one line and exit 2, not a server that cannot log.
     log = PredictionLog(log_url) if log_url else None
-    served_as = str(args.model) if str(args.model) in ("champion", "latest") else "path" if args.model else "latest"
+    served_as = model_reference(config.paths.models, config.tracking.model_name, args.model)
     print(f"serving model {bundle.model_name} version {bundle.version} ({served_as}) from {bundle.path}", flush=True)
     print(f"prediction log: {log_url or 'off'}", flush=True)
     if bundle.schema.task == "forecasting":

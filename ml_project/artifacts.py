@@ -199,15 +199,44 @@ def save_bundle(
 
 
 def locate_bundle(models_dir: Path, model_name: str, given: Path | str | None) -> Path:
-    """What `--model` names: a bundle folder, or `latest` / `champion` of `model_name` (default latest)."""
+    """What `--model` names: `champion` (the default), `latest`, a version folder name of `model_name`,
+    or a bundle folder. With no `--model` and no champion yet, `latest`, and one warning says so."""
     model_dir = models_dir / model_name
-    if given is None or str(given) == LATEST:
+    if given is None:
+        if (model_dir / CHAMPION).is_symlink():
+            return model_dir / CHAMPION
+        if (model_dir / LATEST).is_symlink():
+            logger.warning("model %s has no champion yet: using latest (%s)", model_name, os.readlink(model_dir / LATEST))
+        return model_dir
+    if str(given) == LATEST:
         return model_dir
     if str(given) == CHAMPION:
         if not (model_dir / CHAMPION).is_symlink():
             raise BundleError(f"bundle error: model {model_name} has no champion yet under {model_dir} (train one first)")
         return model_dir / CHAMPION
-    return Path(given)
+    path = Path(given)
+    if len(path.parts) == 1 and not path.exists() and (model_dir / path / MANIFEST).is_file():
+        return model_dir / path  # a version folder's name
+    if not path.exists():
+        raise BundleError(f"bundle error: no model bundle '{given}' for {model_name}; {known_bundles(model_dir)}")
+    return path
+
+
+def served_as(models_dir: Path, model_name: str, given: Path | str | None) -> str:
+    """How `--model` named the bundle, as `GET /model` and the logs report it: champion, latest or path."""
+    if given is None:
+        return CHAMPION if (models_dir / model_name / CHAMPION).is_symlink() else LATEST
+    return str(given) if str(given) in (CHAMPION, LATEST) else "path"
+
+
+def known_bundles(model_dir: Path) -> str:
+    """What `--model` can name for this model, for an error line."""
+    links = [f"{name} ({os.readlink(model_dir / name)})" for name in (CHAMPION, LATEST) if (model_dir / name).is_symlink()]
+    versions = sorted(entry.name for entry in model_dir.iterdir() if (entry / MANIFEST).is_file() and not entry.is_symlink()) if model_dir.is_dir() else []
+    if not links and not versions:
+        return f"{model_dir} holds no bundle (train one with ./executables/run.sh)"
+    shown = ", ".join(versions[-5:]) + (f" and {len(versions) - 5} older" if len(versions) > 5 else "")
+    return f"known: {', '.join(links) or 'no champion or latest link'}; versions {shown or 'none'}; or a bundle folder path"
 
 
 def resolve_bundle_path(path: Path) -> Path:

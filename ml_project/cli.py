@@ -119,12 +119,15 @@ def main_entry(
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     """--model, as every use case that predicts takes it; resolve it with `load_model`."""
     parser.add_argument(
-        "--model", type=Path, help="bundle folder, or latest / champion of tracking.model_name (default: latest)"
+        "--model",
+        type=Path,
+        help="champion, latest, a version folder name of tracking.model_name, or a bundle folder "
+        "(default: champion; latest, with a warning, while there is none)",
     )
 
 
 def load_model(config: Config, given: Path | str | None, forecasting: bool | None = False) -> Bundle:
-    """The verified bundle that --model names: a folder, or latest / champion of tracking.model_name.
+    """The verified bundle that --model names (artifacts.locate_bundle): the champion by default.
 
     A forecasting bundle is refused where a classification or regression one is expected (`forecasting=False`),
     and the other way round (`True`); `None` takes a bundle of any task (the service serves both).

@@ -20,7 +20,7 @@ def main(config: Config, args: argparse.Namespace) -> int:
     from ml_project.forecast_output import write_forecast
     from ml_project.forecasting import forecast_history
 
-    bundle = load_model(config, args.model or "champion", forecasting=True)
+    bundle = load_model(config, args.model, forecasting=True)
     table = forecast_history(config, bundle, args.horizon, args.future)
     output = args.output or str(config.paths.output / "forecasts" / f"{bundle.model_name}.csv")
     where = write_forecast(table, output, args.table)

@@ -181,3 +181,38 @@ def test_the_fingerprint_hashed_in_chunks_is_the_hash_of_the_whole_selection(mon
     assert chunked == {"sha256": whole.hexdigest(), "rows": 10, "columns": ["a", "b"]}
     assert fingerprint_frame(frame[["a", "b"]]) == chunked
     assert fingerprint_frame(frame.assign(a=frame["a"].where(frame.index != 7, 7.5)), ["a", "b"])["sha256"] != chunked["sha256"]
+
+
+def test_model_names_resolve_to_the_champion_by_default_and_an_unknown_one_says_which_exist(
+    trained, tmp_path: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from ml_project.artifacts import CHAMPION, locate_bundle, point_link, served_as
+
+    config, report = trained
+    models = tmp_path / "models"
+    shutil.copytree(config.paths.models / "penguins", models / "penguins", symlinks=True)
+    model_dir, version = models / "penguins", report.bundle.version
+    other = f"{version}-other"
+    shutil.copytree(model_dir / version, model_dir / other)
+    point_link(model_dir, LATEST, other)  # a newer bundle the gate did not promote
+    assert _folder(locate_bundle(models, "penguins", None)) == version  # the champion, not latest
+    assert served_as(models, "penguins", None) == "champion"
+    assert _folder(locate_bundle(models, "penguins", "latest")) == other
+    assert _folder(locate_bundle(models, "penguins", other)) == other  # a version folder's name
+    assert (served_as(models, "penguins", other), served_as(models, "penguins", "latest")) == ("path", "latest")
+    with pytest.raises(BundleError) as error:
+        locate_bundle(models, "penguins", "20990101T000000Z")
+    assert str(error.value) == (
+        f"bundle error: no model bundle '20990101T000000Z' for penguins; known: champion ({version}), latest ({other}); "
+        f"versions {', '.join(sorted([version, other]))}; or a bundle folder path"
+    )
+    (model_dir / CHAMPION).unlink()
+    with caplog.at_level("WARNING", logger="ml_project.artifacts"):
+        assert _folder(locate_bundle(models, "penguins", None)) == other
+    assert [record.getMessage() for record in caplog.records] == [f"model penguins has no champion yet: using latest ({other})"]
+    assert served_as(models, "penguins", None) == "latest"
+
+
+def _folder(located: Path) -> str:
+    """The version folder a located bundle is (a model folder means its latest)."""
+    return (located / LATEST if (located / LATEST).is_symlink() else located).resolve().name

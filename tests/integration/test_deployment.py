@@ -217,7 +217,9 @@ def test_unknown_target_and_foreign_out_folder_are_refused_in_one_line(trained, 
     inside = cloud_setup("docker", *_sets(*output_overrides(trained[0].paths.output)), "--out", str(trained[1].bundle.path / "x"))
     assert inside.returncode == 2 and f"overlaps {trained[1].bundle.path.resolve()}; choose a folder outside" in inside.stderr
     no_model = cloud_setup("docker", *_sets(*output_overrides(tmp_path / "empty")))
-    assert no_model.returncode == 2 and len(no_model.stderr.strip().splitlines()) == 1 and "champion" in no_model.stderr
+    assert no_model.returncode == 2 and no_model.stderr.strip() == (
+        f"bundle error: no model bundle at {tmp_path / 'empty' / 'models' / 'penguins'} (train one with ./executables/run.sh)"
+    )
 
 
 def test_reassembly_replaces_the_folder_but_keeps_terraform_state_and_git(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -103,4 +103,6 @@ def test_a_wrong_forecasting_run_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     penguins = run_use_case("forecasting_historic_data_local", "--config", str(CONFIGS / "seattle_temps_forecast.yaml"), "--set", f"paths.output={tmp_path / 'none'}")
     assert penguins.returncode == 2
-    assert penguins.stderr.strip().splitlines()[-1].startswith("bundle error: model seattle_temps_forecast has no champion yet")
+    assert penguins.stderr.strip().splitlines()[-1] == (
+        f"bundle error: no model bundle at {tmp_path / 'none' / 'models' / 'seattle_temps_forecast'} (train one with ./executables/run.sh)"
+    )

@@ -31,6 +31,14 @@ def test_only_a_better_model_becomes_champion_and_the_registry_keeps_the_trail(t
     again = train(make_config(tmp_path, *BASELINE), progress=False)
     assert not again.decision.promoted and not again.decision.forced
     assert again.decision.champion_score == strong.decision.candidate_score  # the same holdout rows, the same score
+    default = run_use_case(  # the rejected baseline-only model is latest; what predicts by default is the champion
+        "predicting_historic_data_local",
+        *[arg for item in output_overrides(tmp_path) for arg in ("--set", item)],
+        "--input", str(Path(__file__).parents[2] / "data" / "penguins.csv"), "--output", str(tmp_path / "default.csv"),
+    )
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.splitlines()[0] == f"model penguins version {strong.bundle.version}"
+    assert "no champion yet" not in default.stderr
     forced = train(make_config(tmp_path, *BASELINE), progress=False, force_promote=True)
     assert (forced.decision.promoted, forced.decision.forced) == (True, True)
 
