@@ -39,6 +39,7 @@ REQUIRED_FILES = (PIPELINE_FILE, "schema.json", "metrics.json", "fingerprint.jso
 # (trial parameters and CV scores) travels: the dashboard's model card shows it.
 NOT_SERVED = ("config.yaml", "reference.parquet", "training_quarantine.csv", "plots")
 HASH_ROWS = 1_000_000  # rows hashed at a time by fingerprint_frame
+AUDIT_FILE = "promotions.jsonl"  # the champion gate's decisions, one JSON object a line (ml_project.promotion)
 RECORDED_PACKAGES = ("scikit-learn", "pandas", "numpy", "pandera", "pydantic", "joblib", "pyarrow")
 
 
@@ -206,7 +207,14 @@ def locate_bundle(models_dir: Path, model_name: str, given: Path | str | None) -
         if (model_dir / CHAMPION).is_symlink():
             return model_dir / CHAMPION
         if (model_dir / LATEST).is_symlink():
-            logger.warning("model %s has no champion yet: using latest (%s)", model_name, os.readlink(model_dir / LATEST))
+            latest = os.readlink(model_dir / LATEST)
+            refused = _refusal(model_dir, latest)
+            if refused is not None:
+                raise BundleError(
+                    f"bundle error: model {model_name} has no champion: its latest bundle {latest} was not promoted "
+                    f"({refused}); pass --model latest to use it anyway"
+                )
+            logger.warning("model %s has no champion yet: using latest (%s)", model_name, latest)
         return model_dir
     if str(given) == LATEST:
         return model_dir
@@ -220,6 +228,18 @@ def locate_bundle(models_dir: Path, model_name: str, given: Path | str | None) -
     if not path.exists():
         raise BundleError(f"bundle error: no model bundle '{given}' for {model_name}; {known_bundles(model_dir)}")
     return path
+
+
+def _refusal(model_dir: Path, version: str) -> str | None:
+    """The gate's reason when it decided not to promote `version` (its audit line), else None."""
+    audit = model_dir / AUDIT_FILE
+    if not audit.is_file():
+        return None
+    for line in audit.read_text().splitlines():
+        decision = json.loads(line) if line.strip() else {}
+        if decision.get("candidate_version") == version and not decision.get("promoted", True):
+            return str(decision.get("reason", "no reason recorded"))
+    return None
 
 
 def served_as(models_dir: Path, model_name: str, given: Path | str | None) -> str:

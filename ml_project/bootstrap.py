@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 RESAMPLES = 1_000  # resamples for the metrics computed from weighted sums
 SLOW_RESAMPLES = 200  # resamples for the metrics scikit-learn computes per resample (ROC AUC)
-CHUNK_CELLS = 20_000_000  # resamples x rows drawn at a time (160 MB of weights)
+CHUNK_CELLS = 5_000_000  # resamples x rows drawn at a time: the draw, the counts and their float copy, about 160 MB
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
 
 
@@ -77,40 +78,57 @@ Statistic = Callable[[Scored, Scored, int], np.ndarray]
 
 def _statistic(metric: str, y: np.ndarray, classes: list[str] | None) -> Statistic:
     if metric in LABEL_METRICS:
-        return _from_counts(lambda scored: _pair_codes(y, scored.prediction), _LABEL_FUNCTIONS[metric])
+        return _from_counts(lambda candidate, champion: _pair_codes(y, candidate, champion), _LABEL_FUNCTIONS[metric])
     if metric == "log_loss":
         assert classes is not None
-        return _from_counts(lambda scored: np.column_stack([np.ones(len(y)), _log_losses(y, scored, classes)]), _mean)
+
+        def losses(scored: Scored) -> np.ndarray:
+            return np.column_stack([np.ones(len(y)), _log_losses(y, scored, classes)])
+
+        return _from_counts(lambda candidate, champion: (losses(candidate), losses(champion)), _mean)
     if metric in _REGRESSION_FUNCTIONS:
-        return _from_counts(lambda scored: _regression_terms(y, scored.prediction), _REGRESSION_FUNCTIONS[metric])
+
+        def terms(scored: Scored) -> np.ndarray:
+            return _regression_terms(y, scored.prediction)
+
+        return _from_counts(lambda candidate, champion: (terms(candidate), terms(champion)), _REGRESSION_FUNCTIONS[metric])
     return _per_resample(metric, y, classes)
 
 
-def _from_counts(terms: Callable[[Scored], np.ndarray], finish: Callable[[np.ndarray], np.ndarray]) -> Statistic:
-    """A metric that is `finish` of the weighted column sums of a per-row matrix of `terms`."""
+Terms = Callable[[Scored, Scored], tuple[Any, Any]]
+
+
+def _from_counts(terms: Terms, finish: Callable[[np.ndarray], np.ndarray]) -> Statistic:
+    """A metric that is `finish` of the weighted column sums of a per-row matrix (dense, or sparse for
+    confusion counts) of `terms`, one matrix per model."""
 
     def statistic(candidate: Scored, champion: Scored, seed: int) -> np.ndarray:
-        both = np.hstack([terms(candidate), terms(champion)])
-        width = both.shape[1] // 2
+        matrices = terms(candidate, champion)
+        rows = matrices[0].shape[0]
         gains = []
-        for weights in resample_weights(len(both), RESAMPLES, seed):
-            sums = weights @ both
-            gains.append(finish(sums[:, :width]) - finish(sums[:, width:]))
+        for weights in resample_weights(rows, RESAMPLES, seed):
+            sums = [np.asarray((matrix.T @ weights.T).T) for matrix in matrices]  # resamples x columns
+            gains.append(finish(sums[0]) - finish(sums[1]))
         return np.concatenate(gains)
 
     return statistic
 
 
-def _pair_codes(y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """One column per (true label, predicted label) pair, 1 where the row is that pair: the confusion
-    matrix of any resample is then a weighted column sum. Labels are those of either array."""
-    truth, predicted = y.astype(str), np.asarray(prediction).astype(str)
-    labels = np.unique(np.concatenate([truth, predicted]))
-    k = len(labels)
-    codes = np.searchsorted(labels, truth) * k + np.searchsorted(labels, predicted)
-    onehot = np.zeros((len(y), k * k))
-    onehot[np.arange(len(y)), codes] = 1.0
-    return onehot
+def _pair_codes(y: np.ndarray, candidate: Scored, champion: Scored) -> tuple[Any, Any]:
+    """Per model, one sparse column per (true label, predicted label) pair, 1 where the row is that pair:
+    the confusion matrix of any resample is then a weighted column sum. The labels are those of the
+    truth and of both models' predictions, so both matrices have the same columns."""
+    from scipy import sparse
+
+    truth = y.astype(str)
+    predictions = [np.asarray(scored.prediction).astype(str) for scored in (candidate, champion)]
+    labels = np.unique(np.concatenate([truth, *predictions]))
+    k, rows = len(labels), np.arange(len(y))
+    matrices = []
+    for predicted in predictions:
+        codes = np.searchsorted(labels, truth) * k + np.searchsorted(labels, predicted)
+        matrices.append(sparse.csr_matrix((np.ones(len(y)), (rows, codes)), shape=(len(y), k * k)))
+    return matrices[0], matrices[1]
 
 
 def _confusions(sums: np.ndarray) -> np.ndarray:
@@ -146,12 +164,11 @@ _LABEL_FUNCTIONS = {"accuracy": _accuracy, "balanced_accuracy": _balanced_accura
 
 
 def _log_losses(y: np.ndarray, scored: Scored, classes: list[str]) -> np.ndarray:
-    """Each row's log loss as scikit-learn computes it (probabilities clipped to [eps, 1 - eps], rows renormalised)."""
+    """Each row's log loss as scikit-learn computes it (probabilities clipped to [eps, 1 - eps])."""
     assert scored.proba is not None
     proba = np.asarray(scored.proba, dtype=np.float64)
     eps = np.finfo(proba.dtype).eps
     proba = np.clip(proba, eps, 1 - eps)
-    proba = proba / proba.sum(axis=1, keepdims=True)
     index = np.searchsorted(np.asarray(classes, dtype=str), y.astype(str))
     return -np.log(proba[np.arange(len(y)), index])
 
@@ -162,10 +179,13 @@ def _mean(sums: np.ndarray) -> np.ndarray:
 
 
 def _regression_terms(y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Per row: 1, |error|, error², |error| / |truth| and the truth and its square, centred on its mean
+    (R² is unchanged by a shift, and the total sum of squares then does not cancel away on a large mean)."""
     truth, predicted = y.astype(np.float64), np.asarray(prediction, dtype=np.float64)
     error = truth - predicted
     ape = np.abs(error) / np.maximum(np.abs(truth), np.finfo(np.float64).eps)
-    return np.column_stack([np.ones(len(y)), np.abs(error), error**2, ape, truth, truth**2])
+    centred = truth - truth.mean()
+    return np.column_stack([np.ones(len(y)), np.abs(error), error**2, ape, centred, centred**2])
 
 
 def _rmse(sums: np.ndarray) -> np.ndarray:

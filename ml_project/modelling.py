@@ -152,9 +152,8 @@ SEARCH_SPACES: dict[str, dict[str, Algorithm]] = {
 
 
 def split_features_target(frame: pd.DataFrame, data: DataConfig) -> tuple[pd.DataFrame, pd.Series]:
-    y = frame[data.target]
-    if data.task == "classification":
-        y = y.astype(str)
+    # a copy either way: a column of a frame is a view into its block, which would keep the frame's every row alive
+    y = frame[data.target].astype(str) if data.task == "classification" else frame[data.target].copy()
     return frame[data.features.all], y
 
 

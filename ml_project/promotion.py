@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml_project.artifacts import CHAMPION, LATEST, Bundle, BundleError, load_bundle, point_link
+from ml_project.artifacts import AUDIT_FILE, CHAMPION, LATEST, Bundle, BundleError, load_bundle, point_link
 from ml_project.config import Config
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AUDIT_FILE = "promotions.jsonl"
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,8 @@ def judge(
 
     data, metric, settings = config.data, config.modelling.metric, config.promotion
     score = float(candidate.metrics["holdout"].get(metric, float("nan")))
-    baseline = candidate.metrics.get("baseline_holdout", {}).get(metric)
+    baseline = candidate.metrics.get("baseline_holdout", {}).get(metric)  # forecasting bundles have none
+    versus_baseline = (score, float(baseline)) if baseline is not None else None  # both on every holdout row
     champion_value, gate_rows, comparison, interval = None, len(holdout_rows), None, None
     if champion is not None:
         rows = unseen_rows(holdout_rows, champion)
@@ -143,8 +143,13 @@ def judge(
     if champion is None and note.startswith("forced"):
         promoted, reason = True, note
     else:
-        rule = Rule(settings.min_improvement, config.modelling.greater_is_better, settings.min_gate_rows)
-        promoted, reason = decide(metric, score, champion_value, rule, force, interval=interval, gate_rows=gate_rows, baseline=baseline)
+        # The row floor goes with the bootstrap: a forecasting holdout is one horizon per series (24 rows for
+        # Seattle's hourly temperatures), gated on its point gain.
+        floor = settings.min_gate_rows if data.task != "forecasting" else 0
+        rule = Rule(settings.min_improvement, config.modelling.greater_is_better, floor)
+        promoted, reason = decide(
+            metric, score, champion_value, rule, force, interval=interval, gate_rows=gate_rows, versus_baseline=versus_baseline
+        )
         reason = f"{reason}; {note}" if note and champion is not None else reason
     decision = Decision(
         metric=metric,
@@ -187,9 +192,10 @@ def decide(
     *,
     interval: tuple[float, float] | None = None,
     gate_rows: int | None = None,
-    baseline: float | None = None,
+    versus_baseline: tuple[float, float] | None = None,
 ) -> tuple[bool, str]:
-    """Promote when the candidate does not lose to the no-skill `baseline` and there is no champion, or it
+    """Promote when the candidate does not lose to the no-skill baseline (`versus_baseline`: the candidate's
+    and the baseline's score on the same holdout rows) and there is no champion, or it
     beats the champion by more than `rule.min_improvement` beyond noise: the lower end of the gain's
     bootstrap `interval` (when given; else the gain itself) must exceed the margin, on at least
     `rule.min_gate_rows` gate rows. `force` promotes anyway and says what it overrode.
@@ -197,9 +203,11 @@ def decide(
     Equal is not better: with a margin of 0 the candidate must still score strictly better.
     """
     greater = rule.greater_is_better
-    if baseline is not None and (candidate_score < baseline if greater else candidate_score > baseline):
-        why = f"{metric} {candidate_score:.4g} loses to the no-skill baseline's {baseline:.4g} on the holdout"
-        return (True, f"forced although {why}") if force else (False, why)
+    if versus_baseline is not None:
+        mine, baseline = versus_baseline
+        if mine < baseline if greater else mine > baseline:
+            why = f"{metric} {mine:.4g} loses to the no-skill baseline's {baseline:.4g} on the holdout"
+            return (True, f"forced although {why}") if force else (False, why)
     if champion_score is None:
         return True, "no champion yet"
     gain = candidate_score - champion_score if greater else champion_score - candidate_score
@@ -240,6 +248,8 @@ def paired_scores(config: Config, candidate: Bundle, champion: Bundle, rows: pd.
     probabilities = metric in ("log_loss", "roc_auc", "roc_auc_ovr")  # read per class: both must know the same ones
     same_classes = not probabilities or classes == [str(label) for label in champion.pipeline.classes_]
     interval = (float("nan"), float("nan"))
+    if not same_classes:
+        logger.warning("the gain's interval cannot be computed: %s reads the probabilities of classes the two models do not share", metric)
     if np.isfinite(values).all() and same_classes:
         y = truth.astype(str).to_numpy() if classes is not None else truth.to_numpy(dtype=float)
         interval = bootstrap.gain_interval(

@@ -211,6 +211,15 @@ def test_model_names_resolve_to_the_champion_by_default_and_an_unknown_one_says_
         assert _folder(locate_bundle(models, "penguins", None)) == other
     assert [record.getMessage() for record in caplog.records] == [f"model penguins has no champion yet: using latest ({other})"]
     assert served_as(models, "penguins", None) == "latest"
+    with open(model_dir / "promotions.jsonl", "a") as audit:  # the gate turned the latest down: not served unasked
+        audit.write(json.dumps({"candidate_version": other, "promoted": False, "reason": "loses to the no-skill baseline"}) + "\n")
+    with pytest.raises(BundleError) as refused:
+        locate_bundle(models, "penguins", None)
+    assert str(refused.value) == (
+        f"bundle error: model penguins has no champion: its latest bundle {other} was not promoted "
+        "(loses to the no-skill baseline); pass --model latest to use it anyway"
+    )
+    assert _folder(locate_bundle(models, "penguins", "latest")) == other
 
 
 def _folder(located: Path) -> str:

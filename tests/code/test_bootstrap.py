@@ -91,3 +91,21 @@ def test_resample_weights_draw_every_row_count_times_in_all() -> None:
     weights = np.vstack(chunks)
     assert weights.shape == (25, 10) and (weights.sum(axis=1) == 10).all() and (weights >= 0).all()
     assert len({row.tobytes() for row in weights}) == 25  # every resample its own draw
+
+
+def test_a_class_only_one_model_predicts_and_the_truth_lacks_is_counted_for_both() -> None:
+    y = np.array(["a", "b"] * 50)
+    candidate = Scored(np.where(np.arange(100) < 5, "c", y))  # 5 rows called c, a class absent from the truth
+    champion = Scored(y.copy())
+    for metric in ("accuracy", "f1_macro", "balanced_accuracy"):
+        low, high = gain_interval(metric, y, candidate, champion, classes=None, greater_is_better=True, confidence=0.95, seed=0)
+        assert np.isfinite([low, high]).all() and high <= 0.0  # the champion is never worse
+
+
+def test_r2_from_sums_keeps_its_precision_on_a_large_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "resample_weights", _unresampled)
+    y = 1e8 + np.random.default_rng(0).normal(0, 1, 500)
+    candidate, champion = Scored(y + np.random.default_rng(1).normal(0, 0.1, 500)), Scored(np.full(500, y.mean()))
+    expected = [score("regression", pd.Series(y), s.prediction, None, None)["r2"] for s in (candidate, champion)]
+    low, _ = gain_interval("r2", y, candidate, champion, classes=None, greater_is_better=True, confidence=0.95, seed=0)
+    assert low == pytest.approx(expected[0] - expected[1], abs=1e-6) and expected[0] > 0.98

@@ -42,31 +42,33 @@ def test_a_candidate_must_beat_the_champion_by_more_than_the_margin(
 @pytest.mark.parametrize(
     ("candidate", "champion", "interval", "gate_rows", "baseline", "force", "expected"),
     [
-        (0.93, 0.90, (0.01, 0.05), 150, 0.3, False, (True, "better by 0.03 (at least 0.01 with the confidence asked)")),
-        (0.91, 0.90, (-0.01, 0.03), 150, 0.3, False, (False, "gain 0.01 is not more than 0 beyond noise (interval [-0.01, 0.03])")),
-        (0.91, 0.90, (-0.01, 0.03), 150, 0.3, True, (True, "forced although the gain is 0.01 (interval [-0.01, 0.03])")),
-        (0.99, 0.90, (0.05, 0.12), 69, 0.3, False, (
+        (0.93, 0.90, (0.01, 0.05), 150, (0.95, 0.3), False, (True, "better by 0.03 (at least 0.01 with the confidence asked)")),
+        (0.91, 0.90, (-0.01, 0.03), 150, (0.95, 0.3), False, (False, "gain 0.01 is not more than 0 beyond noise (interval [-0.01, 0.03])")),
+        (0.91, 0.90, (-0.01, 0.03), 150, (0.95, 0.3), True, (True, "forced although the gain is 0.01 (interval [-0.01, 0.03])")),
+        (0.99, 0.90, (0.05, 0.12), 69, (0.95, 0.3), False, (
             False, "69 gate rows are fewer than promotion.min_gate_rows 100: too few to tell a gain of 0.09 from noise "
             "(promote with --force-promote)"
         )),
-        (0.99, 0.90, (0.05, 0.12), 69, 0.3, True, (
+        (0.99, 0.90, (0.05, 0.12), 69, (0.95, 0.3), True, (
             True, "forced although 69 gate rows are fewer than promotion.min_gate_rows 100: too few to tell a gain of 0.09 from noise"
         )),
-        (0.20, None, None, 69, 0.33, False, (False, "metric 0.2 loses to the no-skill baseline's 0.33 on the holdout")),
-        (0.20, 0.10, (0.05, 0.15), 150, 0.33, False, (False, "metric 0.2 loses to the no-skill baseline's 0.33 on the holdout")),
-        (0.33, None, None, 69, 0.33, False, (True, "no champion yet")),  # the baseline itself does not lose to itself
+        (0.20, None, None, 69, (0.20, 0.33), False, (False, "metric 0.2 loses to the no-skill baseline's 0.33 on the holdout")),
+        # the baseline is judged on every holdout row, not the gate's subset: 0.2 there, 0.5 on the gate rows
+        (0.50, 0.10, (0.35, 0.45), 150, (0.20, 0.33), False, (False, "metric 0.2 loses to the no-skill baseline's 0.33 on the holdout")),
+        (0.25, 0.10, (0.10, 0.20), 150, (0.40, 0.33), False, (True, "better by 0.15 (at least 0.1 with the confidence asked)")),
+        (0.33, None, None, 69, (0.33, 0.33), False, (True, "no champion yet")),  # the baseline itself does not lose to itself
     ],
 )
 def test_a_gain_must_clear_the_noise_of_enough_gate_rows_and_never_lose_to_the_baseline(
-    candidate: float, champion: float | None, interval: tuple[float, float] | None, gate_rows: int, baseline: float,
-    force: bool, expected: tuple[bool, str],
+    candidate: float, champion: float | None, interval: tuple[float, float] | None, gate_rows: int,
+    baseline: tuple[float, float], force: bool, expected: tuple[bool, str],
 ) -> None:
     rule = Rule(0.0, True, min_gate_rows=100)
-    assert decide("metric", candidate, champion, rule, force, interval=interval, gate_rows=gate_rows, baseline=baseline) == expected
+    assert decide("metric", candidate, champion, rule, force, interval=interval, gate_rows=gate_rows, versus_baseline=baseline) == expected
 
 
 def test_a_lower_is_better_candidate_loses_to_the_baseline_with_a_higher_loss() -> None:
-    decision = decide("rmse", 820.0, None, Rule(0.0, False, 100), baseline=800.0)
+    decision = decide("rmse", 820.0, None, Rule(0.0, False, 100), versus_baseline=(820.0, 800.0))
     assert decision == (False, "rmse 820 loses to the no-skill baseline's 800 on the holdout")
 
 
