@@ -140,12 +140,12 @@ def judge(
         else:
             score, champion_value, interval = paired_scores(config, candidate, champion, rows)
             comparison = compare(candidate, champion, rows, settings.regression_tolerance)
+    # The row floor goes with the bootstrap: a forecasting holdout is one horizon per series (24 rows for
+    # Seattle's hourly temperatures), gated on its point gain.
+    floor = settings.min_gate_rows if data.task != "forecasting" else 0
     if champion is None and note.startswith("forced"):
         promoted, reason = True, note
     else:
-        # The row floor goes with the bootstrap: a forecasting holdout is one horizon per series (24 rows for
-        # Seattle's hourly temperatures), gated on its point gain.
-        floor = settings.min_gate_rows if data.task != "forecasting" else 0
         rule = Rule(settings.min_improvement, config.modelling.greater_is_better, floor)
         promoted, reason = decide(
             metric, score, champion_value, rule, force, interval=interval, gate_rows=gate_rows, versus_baseline=versus_baseline
@@ -168,7 +168,7 @@ def judge(
         comparison=comparison.as_dict() if comparison is not None else None,
         confidence=settings.confidence if interval is not None else None,
         gain_interval=list(interval) if interval is not None else None,
-        min_gate_rows=settings.min_gate_rows,
+        min_gate_rows=floor,
         baseline_score=float(baseline) if baseline is not None else None,
     )
     return decision, comparison
