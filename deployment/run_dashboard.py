@@ -53,17 +53,16 @@ def standalone_sources(config: Any, model: str | None) -> Sources:
 
     name = config.tracking.model_name
     models = config.paths.models
-    given = model
     served: BundleInfo | None = None
     try:
-        served = BundleInfo.from_folder(resolve_bundle_path(locate_bundle(models, name, given)))
+        served = BundleInfo.from_folder(resolve_bundle_path(locate_bundle(models, name, model)))
     except BundleError as error:
         if model is not None:  # asked for by name: a wrong --model is the user's to fix
             raise
         logger.warning("%s; the dashboard shows no model card until one is trained", error)
     except DashboardError as error:
         raise BundleError(f"bundle error: {error}") from None
-    served_as = model_reference(models, name, given)
+    served_as = model_reference(models, name, model)
     return Sources(
         model_name=name,
         served=served,

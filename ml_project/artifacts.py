@@ -230,13 +230,18 @@ def locate_bundle(models_dir: Path, model_name: str, given: Path | str | None) -
     return path
 
 
+def read_decisions(model_dir: Path) -> list[dict[str, Any]]:
+    """The champion gate's audit trail (ml_project.promotion writes it), oldest first: which version was
+    champion when, and why."""
+    path = model_dir / AUDIT_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _refusal(model_dir: Path, version: str) -> str | None:
     """The gate's reason when it decided not to promote `version` (its audit line), else None."""
-    audit = model_dir / AUDIT_FILE
-    if not audit.is_file():
-        return None
-    for line in audit.read_text().splitlines():
-        decision = json.loads(line) if line.strip() else {}
+    for decision in read_decisions(model_dir):
         if decision.get("candidate_version") == version and not decision.get("promoted", True):
             return str(decision.get("reason", "no reason recorded"))
     return None

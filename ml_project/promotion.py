@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml_project.artifacts import AUDIT_FILE, CHAMPION, LATEST, Bundle, BundleError, load_bundle, point_link
+from ml_project.artifacts import (
+    AUDIT_FILE,
+    CHAMPION,
+    LATEST,
+    Bundle,
+    BundleError,
+    load_bundle,
+    point_link,
+    read_decisions,
+)
 from ml_project.config import Config
 
 if TYPE_CHECKING:
@@ -319,14 +328,6 @@ def record_decision(model_dir: Path, decision: Decision) -> None:
     """Append the decision to the model folder's audit trail (one JSON object per line)."""
     with open(model_dir / AUDIT_FILE, "a") as audit:
         audit.write(json.dumps(decision.as_dict()) + "\n")
-
-
-def read_decisions(model_dir: Path) -> list[dict[str, Any]]:
-    """The audit trail, oldest first: which version was champion when, and why."""
-    path = model_dir / AUDIT_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def now() -> str:
